@@ -1,0 +1,260 @@
+//! The executor against a scripted in-memory host.
+
+use super::connection::{SENTINEL_CONTENT, SENTINEL_NAME};
+use super::*;
+use crate::model::{Outcome, Validation, Value};
+use std::collections::BTreeMap;
+
+/// A host that keeps connections and grants in memory and objects in a map.
+#[derive(Default)]
+struct MemoryHost {
+    principals: BTreeMap<String, Principal>,
+    connections: BTreeMap<String, Connection>,
+    grants: Vec<Grant>,
+    objects: BTreeMap<String, Vec<u8>>,
+    requests: Vec<Request>,
+}
+
+impl MemoryHost {
+    fn new() -> Self {
+        let mut host = Self::default();
+        host.principals
+            .insert("root".into(), Principal { name: "root".into(), ..Default::default() });
+        host.principals
+            .insert("alice".into(), Principal { name: "alice".into(), ..Default::default() });
+        host
+    }
+
+    fn answer(&mut self, request: Request) -> Response {
+        self.requests.push(request.clone());
+        match request {
+            Request::ReadPrincipal(n) => Response::Principal(self.principals.get(&n).cloned()),
+            Request::ReadConnection(n) => Response::Connection(self.connections.get(&n).cloned()),
+            Request::ListConnections => {
+                Response::Connections(self.connections.values().cloned().collect())
+            }
+            Request::ReadGrants(o) => {
+                Response::Grants(self.grants.iter().filter(|g| g.object == o).cloned().collect())
+            }
+            Request::ReadGrantsOf(u) => {
+                Response::Grants(self.grants.iter().filter(|g| g.grantee == u).cloned().collect())
+            }
+            Request::Apply(ms) => {
+                for (i, m) in ms.iter().enumerate() {
+                    if let Mutation::InsertConnection(c) = m
+                        && self.connections.contains_key(&c.name)
+                    {
+                        return Response::Applied(Err(i as u32));
+                    }
+                }
+                for m in ms {
+                    match m {
+                        Mutation::InsertConnection(c) => {
+                            self.connections.insert(c.name.clone(), c);
+                        }
+                        Mutation::UpdateConnection { connection, .. } => {
+                            self.connections.insert(connection.name.clone(), connection);
+                        }
+                        Mutation::DeleteConnection(n) => {
+                            self.connections.remove(&n);
+                            self.grants.retain(|g| g.object != GrantObject::Connection(n.clone()));
+                        }
+                        Mutation::PutGrant(g) => self.grants.push(g),
+                        other => panic!("unexpected mutation {other:?}"),
+                    }
+                }
+                Response::Applied(Ok(()))
+            }
+            Request::ObjectPut { object, data } => {
+                self.objects.insert(format!("{}/{}", object.target.path, object.key), data);
+                Response::Done
+            }
+            Request::ObjectList { target, .. } => Response::Objects(
+                self.objects
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        k.strip_prefix(&format!("{}/", target.path))
+                            .map(|key| ObjectMeta { key: key.to_owned(), size: v.len() as u64 })
+                    })
+                    .collect(),
+            ),
+            Request::ObjectGet(o) => {
+                match self.objects.get(&format!("{}/{}", o.target.path, o.key)) {
+                    Some(d) => Response::Data(d.clone()),
+                    None => Response::IoFailed(crate::model::IoError {
+                        kind: crate::ErrorKind::NotFound,
+                        message: "no such object".into(),
+                    }),
+                }
+            }
+            Request::Now => Response::Now(1_700_000_000_000_000),
+            other => panic!("unexpected request {other:?}"),
+        }
+    }
+
+    /// Runs `sql` to the end; returns each statement's result.
+    fn run(
+        &mut self,
+        user: &str,
+        validation: Validation,
+        sql: &str,
+    ) -> Vec<Result<StatementResult, Error>> {
+        let session = Session { user: user.into(), database: None, validation };
+        let mut script = Script::new(session, sql);
+        let mut responses = Vec::new();
+        let mut results = Vec::new();
+        loop {
+            match script.resume(std::mem::take(&mut responses)) {
+                Step::Io(requests) => {
+                    responses = requests.into_iter().map(|r| self.answer(r)).collect()
+                }
+                Step::Finished(result) => results.push(result),
+                Step::End => return results,
+            }
+        }
+    }
+}
+
+fn tag(result: &Result<StatementResult, Error>) -> &str {
+    match result {
+        Ok(StatementResult { outcome: Outcome::Command(tag), .. }) => tag,
+        other => panic!("expected a command tag, got {other:?}"),
+    }
+}
+
+fn message(result: &Result<StatementResult, Error>) -> &str {
+    match result {
+        Err(e) => &e.message,
+        Ok(other) => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[test]
+fn create_writes_lists_and_reads_the_sentinel_then_inserts_with_a_grant() {
+    let mut host = MemoryHost::new();
+    let results = host.run(
+        "root",
+        Validation::Full,
+        "CREATE EXTERNAL CONNECTION foo AS 'nodelocal://1/foo/bar'",
+    );
+    assert_eq!(results.len(), 1);
+    assert_eq!(tag(&results[0]), "CREATE EXTERNAL CONNECTION");
+    assert_eq!(
+        host.objects.get(&format!("foo/bar/{SENTINEL_NAME}")).map(Vec::as_slice),
+        Some(SENTINEL_CONTENT.as_bytes())
+    );
+    let stored = &host.connections["foo"];
+    assert_eq!((stored.uri.as_str(), stored.owner.as_str()), ("nodelocal://1/foo/bar", "root"));
+    assert!(
+        host.grants.iter().any(|g| g.grantee == "root" && g.privilege == "ALL" && !g.grantable)
+    );
+}
+
+#[test]
+fn if_not_exists_on_an_existing_name_touches_nothing() {
+    let mut host = MemoryHost::new();
+    host.run("root", Validation::Full, "CREATE EXTERNAL CONNECTION foo AS 'nodelocal://1/a'");
+    host.requests.clear();
+    let results = host.run(
+        "root",
+        Validation::Full,
+        "CREATE EXTERNAL CONNECTION IF NOT EXISTS foo AS 'nodelocal://1/b'",
+    );
+    assert_eq!(tag(&results[0]), "CREATE EXTERNAL CONNECTION");
+    let touched: Vec<_> = host
+        .requests
+        .iter()
+        .filter(|r| {
+            matches!(r, Request::ObjectPut { .. } | Request::ObjectList { .. } | Request::Apply(_))
+        })
+        .collect();
+    assert!(touched.is_empty(), "IF NOT EXISTS touched the target or the catalog: {touched:?}");
+    assert_eq!(host.connections["foo"].uri, "nodelocal://1/a");
+}
+
+#[test]
+fn duplicate_is_42710_and_stops_the_script() {
+    let mut host = MemoryHost::new();
+    let results = host.run(
+        "root",
+        Validation::ParseOnly,
+        "CREATE EXTERNAL CONNECTION foo AS 'nodelocal://1/a'; CREATE EXTERNAL CONNECTION foo AS 'nodelocal://1/a'; SHOW EXTERNAL CONNECTIONS",
+    );
+    assert_eq!(results.len(), 2, "the script must stop at the first error");
+    assert_eq!(
+        message(&results[1]),
+        "failed to create external connection: external connection with connection name 'foo' already exists"
+    );
+    assert_eq!(results[1].as_ref().unwrap_err().sqlstate, "42710");
+}
+
+#[test]
+fn privileges_are_checked_before_existence() {
+    let mut host = MemoryHost::new();
+    let cases = [
+        (
+            "CREATE EXTERNAL CONNECTION x AS 'nodelocal://1/x'",
+            "only users with the EXTERNALCONNECTION system privilege are allowed to CREATE EXTERNAL CONNECTION",
+        ),
+        (
+            "DROP EXTERNAL CONNECTION nope",
+            "user alice does not have DROP privilege on external_connection nope",
+        ),
+        (
+            "ALTER EXTERNAL CONNECTION IF EXISTS nope AS 'nodelocal://1/x'",
+            "user alice does not have UPDATE privilege on external_connection nope",
+        ),
+        (
+            "SHOW EXTERNAL CONNECTION nope",
+            "must have USAGE privilege or be owner of the External Connection \"nope\"",
+        ),
+        (
+            "SHOW CREATE ALL EXTERNAL CONNECTIONS",
+            "must have VIEWCLUSTERMETADATA privilege to run `SHOW CREATE ALL EXTERNAL CONNECTIONS`",
+        ),
+    ];
+    for (sql, expected) in cases {
+        let results = host.run("alice", Validation::ParseOnly, sql);
+        assert_eq!(message(&results[0]), expected, "{sql}");
+        assert_eq!(results[0].as_ref().unwrap_err().sqlstate, "42501", "{sql}");
+    }
+}
+
+#[test]
+fn show_lists_redacted_uris_and_drop_removes_grants() {
+    let mut host = MemoryHost::new();
+    let results = host.run(
+        "root",
+        Validation::ParseOnly,
+        "CREATE EXTERNAL CONNECTION s3 AS 's3://bucket?AWS_ACCESS_KEY_ID=key&AWS_SECRET_ACCESS_KEY=canary-secret';
+         SHOW EXTERNAL CONNECTIONS; SHOW CREATE EXTERNAL CONNECTION s3; DROP EXTERNAL CONNECTION s3",
+    );
+    let Ok(StatementResult { outcome: Outcome::Rows(rows), .. }) = &results[1] else {
+        panic!("expected rows, got {:?}", results[1]);
+    };
+    assert_eq!(
+        rows.rows,
+        vec![vec![
+            Value::Text("s3".into()),
+            Value::Text("s3://bucket?AWS_ACCESS_KEY_ID=key&AWS_SECRET_ACCESS_KEY=redacted".into()),
+            Value::Text("STORAGE".into()),
+        ]]
+    );
+    assert!(
+        !format!("{results:?}").contains("canary-secret"),
+        "a secret reached output: {results:?}"
+    );
+    assert_eq!(tag(&results[3]), "DROP EXTERNAL CONNECTION");
+    assert!(host.connections.is_empty() && host.grants.is_empty());
+}
+
+#[test]
+fn a_host_that_answers_the_wrong_count_gets_an_internal_error() {
+    let mut script = Script::new(Session::default(), "SHOW EXTERNAL CONNECTIONS");
+    assert!(matches!(script.resume(Vec::new()), Step::Io(_)));
+    match script.resume(Vec::new()) {
+        Step::Finished(Err(e)) => assert_eq!(e.sqlstate, "XX000", "{e:?}"),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    assert_eq!(script.resume(Vec::new()), Step::End);
+}

@@ -1,0 +1,851 @@
+//! Table-driven tests of the grammar: one row per input, the expected statements or error.
+
+use super::parser::{MAX_OWNED_TOKENS, parse_chunked};
+use super::{MAX_SQL_BYTES, MAX_STATEMENTS, Statement, parse};
+use crate::error::{Error, ErrorKind, sqlstate};
+
+fn create(name: &str, uri: &str) -> Statement {
+    Statement::CreateExternalConnection { if_not_exists: false, name: name.into(), uri: uri.into() }
+}
+
+fn create_if_not_exists(name: &str, uri: &str) -> Statement {
+    Statement::CreateExternalConnection { if_not_exists: true, name: name.into(), uri: uri.into() }
+}
+
+fn alter(name: &str, uri: &str) -> Statement {
+    Statement::AlterExternalConnection { if_exists: false, name: name.into(), uri: uri.into() }
+}
+
+fn alter_if_exists(name: &str, uri: &str) -> Statement {
+    Statement::AlterExternalConnection { if_exists: true, name: name.into(), uri: uri.into() }
+}
+
+fn drop(name: &str) -> Statement {
+    Statement::DropExternalConnection { name: name.into() }
+}
+
+fn show_create(name: &str) -> Statement {
+    Statement::ShowCreateExternalConnection { name: name.into() }
+}
+
+fn show(name: &str) -> Statement {
+    Statement::ShowExternalConnection { name: name.into() }
+}
+
+fn check(uri: &str, options: &[(&str, &str)]) -> Statement {
+    Statement::CheckExternalConnection {
+        uri: uri.into(),
+        options: options.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+    }
+}
+
+fn other(sql: &str) -> Statement {
+    Statement::Other { sql: sql.into() }
+}
+
+/// CockroachDB's syntax-error detail: `shown`, then a caret under byte `at` of its last line.
+fn caret(shown: &str, at: usize) -> String {
+    let line_start = shown.rfind('\n').map_or(0, |i| i + 1);
+    let indent = " ".repeat(shown[line_start..at].chars().count());
+    format!("source SQL:\n{shown}\n{indent}^")
+}
+
+/// The caret under the first `token` in `shown`.
+fn caret_at(shown: &str, token: &str) -> String {
+    caret(shown, shown.find(token).expect("token in shown source"))
+}
+
+/// The caret after the end of `shown` (a fault at EOF).
+fn caret_eof(shown: &str) -> String {
+    caret(shown, shown.len())
+}
+
+/// What a row expects.
+#[derive(Debug)]
+enum Want {
+    Ok(Vec<Statement>),
+    Err { sqlstate: &'static str, message: String, detail: Option<String> },
+}
+
+fn ok(statements: Vec<Statement>) -> Want {
+    Want::Ok(statements)
+}
+
+fn syntax(message: &str, detail: String) -> Want {
+    Want::Err { sqlstate: sqlstate::SYNTAX_ERROR, message: message.into(), detail: Some(detail) }
+}
+
+fn near(token: &str, detail: String) -> Want {
+    syntax(&format!("at or near \"{token}\": syntax error"), detail)
+}
+
+fn empty_name() -> Want {
+    Want::Err {
+        sqlstate: sqlstate::INVALID_PARAMETER_VALUE,
+        message: "external connection name cannot be empty".into(),
+        detail: None,
+    }
+}
+
+fn placeholder(detail: String) -> Want {
+    Want::Err {
+        sqlstate: sqlstate::FEATURE_NOT_SUPPORTED,
+        message: "placeholders are not supported here".into(),
+        detail: Some(detail),
+    }
+}
+
+fn run<S: AsRef<str>>(rows: Vec<(S, Want)>) {
+    let mut failures = Vec::new();
+    for (sql, want) in rows {
+        let sql = sql.as_ref();
+        let got = parse(sql);
+        let pass = match (&got, &want) {
+            (Ok(got), Want::Ok(want)) => got == want,
+            (Err(got), Want::Err { sqlstate, message, detail }) => {
+                got.sqlstate == *sqlstate
+                    && got.message == *message
+                    && got.detail.as_deref() == detail.as_deref()
+            }
+            _ => false,
+        };
+        if !pass {
+            failures.push(format!("sql:  {sql:?}\nwant: {want:#?}\ngot:  {got:#?}\n"));
+        }
+    }
+    assert!(failures.is_empty(), "{} rows failed:\n\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn names() {
+    const U: &str = "nodelocal://1/x";
+    let q = |name: &str| format!("CREATE EXTERNAL CONNECTION {name} AS 'nodelocal://1/x'");
+    let rows: Vec<(String, Want)> = vec![
+        (q("'Foo'"), ok(vec![create("Foo", U)])),
+        (q("\"Foo\""), ok(vec![create("Foo", U)])),
+        (q("Foo"), ok(vec![create("foo", U)])),
+        (q("FOO_bar$1"), ok(vec![create("foo_bar$1", U)])),
+        (q("'my conn'"), ok(vec![create("my conn", U)])),
+        (q("'it''s'"), ok(vec![create("it's", U)])),
+        (q("\"say \"\"hi\"\"\""), ok(vec![create("say \"hi\"", U)])),
+        (q("'select'"), ok(vec![create("select", U)])),
+        (q("\"SELECT\""), ok(vec![create("SELECT", U)])),
+        (q("'Ünïcødé ✓'"), ok(vec![create("Ünïcødé ✓", U)])),
+        (q("Ünïcødé"), ok(vec![create("ünïcødé", U)])),
+        (q("e'tab\\there\\''"), ok(vec![create("tab\there'", U)])),
+        (q("E'\\x41'"), ok(vec![create("A", U)])),
+        (q("'back\\slash'"), ok(vec![create("back\\slash", U)])),
+        (q("$$dollar 'quoted'$$"), ok(vec![create("dollar 'quoted'", U)])),
+        (q("$tag$tagged$tag$"), ok(vec![create("tagged", U)])),
+        (q("'semi;colon'"), ok(vec![create("semi;colon", U)])),
+        (q("'multi\nline'"), ok(vec![create("multi\nline", U)])),
+        // A string continued after a newline is one string; on the same line it is two tokens.
+        (q("'con'\n  'tinued'"), ok(vec![create("continued", U)])),
+        (q("e'a\\n'\n'b'"), ok(vec![create("a\nb", U)])),
+        // Non-reserved keywords are names; reserved ones are not.
+        (q("if"), ok(vec![create("if", U)])),
+        (q("connection"), ok(vec![create("connection", U)])),
+        (q("External"), ok(vec![create("external", U)])),
+        (q("exists"), ok(vec![create("exists", U)])),
+        (q("select"), near("select", caret_at(&q("select"), "select"))),
+        (q("Table"), near("table", caret_at(&q("Table"), "Table"))),
+        (q("NULL"), near("null", caret_at(&q("NULL"), "NULL"))),
+        (q("123"), near("123", caret_at(&q("123"), "123"))),
+        (q("b'bytes'"), near("bytes", caret_at(&q("b'bytes'"), "b'"))),
+        (q("x'00'"), near("00", caret_at(&q("x'00'"), "x'"))),
+        (q("''"), empty_name()),
+        (q("\"\""), empty_name()),
+        (q("$$$$"), empty_name()),
+        (q("$1"), placeholder(caret_at(&q("$1"), "$1"))),
+        (q("'a' 'b'"), near("b", caret_at(&q("'a' 'b'"), "'b'"))),
+        (q("'a' -- c\n'b'"), near("b", caret_at(&q("'a' -- c\n'b'"), "'b'"))),
+    ];
+    run(rows);
+
+    // The same rules hold in every name position.
+    run(vec![
+        ("DROP EXTERNAL CONNECTION \"Foo\"", ok(vec![drop("Foo")])),
+        ("DROP EXTERNAL CONNECTION Foo", ok(vec![drop("foo")])),
+        ("DROP EXTERNAL CONNECTION ''", empty_name()),
+        ("SHOW EXTERNAL CONNECTION 'Foo Bar'", ok(vec![show("Foo Bar")])),
+        ("SHOW EXTERNAL CONNECTION \"\"", empty_name()),
+        ("SHOW CREATE EXTERNAL CONNECTION FooBar", ok(vec![show_create("foobar")])),
+        ("ALTER EXTERNAL CONNECTION 'Foo' AS 's3://b'", ok(vec![alter("Foo", "s3://b")])),
+        ("ALTER EXTERNAL CONNECTION '' AS 's3://b'", empty_name()),
+    ]);
+}
+
+#[test]
+fn uris() {
+    run(vec![
+        (
+            "CREATE EXTERNAL CONNECTION foo AS 's3://bucket/path?AWS_SECRET_ACCESS_KEY=a''b'",
+            ok(vec![create("foo", "s3://bucket/path?AWS_SECRET_ACCESS_KEY=a'b")]),
+        ),
+        ("CREATE EXTERNAL CONNECTION foo AS ''", ok(vec![create("foo", "")])),
+        // string_or_placeholder: a bare word is allowed, lower-cased; a quoted one is kept.
+        ("CREATE EXTERNAL CONNECTION foo AS Bar", ok(vec![create("foo", "bar")])),
+        ("CREATE EXTERNAL CONNECTION foo AS \"Bar\"", ok(vec![create("foo", "Bar")])),
+        (
+            "CREATE EXTERNAL CONNECTION foo AS $1",
+            placeholder(caret_at("CREATE EXTERNAL CONNECTION foo AS $1", "$1")),
+        ),
+        (
+            "CREATE EXTERNAL CONNECTION foo AS 'a' || 'b'",
+            near("|", caret_at("CREATE EXTERNAL CONNECTION foo AS 'a' || 'b'", "||")),
+        ),
+        (
+            "CREATE EXTERNAL CONNECTION foo AS 42",
+            near("42", caret_at("CREATE EXTERNAL CONNECTION foo AS 42", "42")),
+        ),
+    ]);
+}
+
+#[test]
+fn if_exists_and_if_not_exists() {
+    const SQL_IF_NOT: &str = "CREATE EXTERNAL CONNECTION IF NOT foo AS 'x'";
+    const SQL_DROP_IF: &str = "DROP EXTERNAL CONNECTION IF EXISTS foo";
+    run(vec![
+        (
+            "CREATE EXTERNAL CONNECTION IF NOT EXISTS foo AS 'x'",
+            ok(vec![create_if_not_exists("foo", "x")]),
+        ),
+        (
+            "create external connection if not exists 'if' as 'x'",
+            ok(vec![create_if_not_exists("if", "x")]),
+        ),
+        ("CREATE EXTERNAL CONNECTION if AS 'x'", ok(vec![create("if", "x")])),
+        (SQL_IF_NOT, near("foo", caret_at(SQL_IF_NOT, "foo"))),
+        ("ALTER EXTERNAL CONNECTION foo AS 'x'", ok(vec![alter("foo", "x")])),
+        ("ALTER EXTERNAL CONNECTION IF EXISTS foo AS 'x'", ok(vec![alter_if_exists("foo", "x")])),
+        // label_spec's IF NOT EXISTS parses and means nothing.
+        ("ALTER EXTERNAL CONNECTION IF NOT EXISTS foo AS 'x'", ok(vec![alter("foo", "x")])),
+        (
+            "ALTER EXTERNAL CONNECTION IF EXISTS IF NOT EXISTS foo AS 'x'",
+            ok(vec![alter_if_exists("foo", "x")]),
+        ),
+        ("ALTER EXTERNAL CONNECTION if AS 'x'", ok(vec![alter("if", "x")])),
+        (
+            "ALTER EXTERNAL CONNECTION IF EXISTS AS 'x'",
+            near("as", caret_at("ALTER EXTERNAL CONNECTION IF EXISTS AS 'x'", "AS")),
+        ),
+        (SQL_DROP_IF, near("exists", caret_at(SQL_DROP_IF, "EXISTS"))),
+        (
+            "DROP EXTERNAL CONNECTION foo CASCADE",
+            near("cascade", caret_at("DROP EXTERNAL CONNECTION foo CASCADE", "CASCADE")),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION foo, bar",
+            near(",", caret_at("DROP EXTERNAL CONNECTION foo, bar", ",")),
+        ),
+    ]);
+}
+
+#[test]
+fn show_forms() {
+    run(vec![
+        ("SHOW EXTERNAL CONNECTIONS", ok(vec![Statement::ShowExternalConnections])),
+        ("show external connections", ok(vec![Statement::ShowExternalConnections])),
+        ("SHOW EXTERNAL CONNECTION foo", ok(vec![show("foo")])),
+        ("SHOW CREATE EXTERNAL CONNECTION 'Foo'", ok(vec![show_create("Foo")])),
+        (
+            "SHOW CREATE ALL EXTERNAL CONNECTIONS",
+            ok(vec![Statement::ShowCreateAllExternalConnections]),
+        ),
+        (
+            "Show Create All External Connections",
+            ok(vec![Statement::ShowCreateAllExternalConnections]),
+        ),
+        (
+            "SHOW CREATE ALL EXTERNAL CONNECTION",
+            near("connection", caret_at("SHOW CREATE ALL EXTERNAL CONNECTION", "CONNECTION")),
+        ),
+        ("SHOW CREATE ALL TABLES", near("tables", caret_at("SHOW CREATE ALL TABLES", "TABLES"))),
+        (
+            "SHOW EXTERNAL CONNECTIONS foo",
+            near("foo", caret_at("SHOW EXTERNAL CONNECTIONS foo", "foo")),
+        ),
+        ("SHOW EXTERNAL CONNECTION", near("EOF", caret_eof("SHOW EXTERNAL CONNECTION"))),
+        (
+            "SHOW CREATE EXTERNAL CONNECTIONS",
+            near("connections", caret_at("SHOW CREATE EXTERNAL CONNECTIONS", "CONNECTIONS")),
+        ),
+        ("SHOW EXTERNAL", near("EOF", caret_eof("SHOW EXTERNAL"))),
+        // Not ours: passed through.
+        ("SHOW CREATE TABLE t", ok(vec![other("SHOW CREATE TABLE t")])),
+        ("SHOW CREATE", ok(vec![other("SHOW CREATE")])),
+        ("SHOW TABLES", ok(vec![other("SHOW TABLES")])),
+    ]);
+}
+
+#[test]
+fn check_statement() {
+    const CHECK_DUP: &str = "CHECK EXTERNAL CONNECTION 'u' WITH TRANSFER = '1', TRANSFER = '2'";
+    const CHECK_DUP_PAREN: &str =
+        "CHECK EXTERNAL CONNECTION 'u' WITH OPTIONS (TIME = '1s', TIME = '2s')";
+    const CHECK_UNKNOWN: &str = "CHECK EXTERNAL CONNECTION 'u' WITH SPEED = 3";
+    const CHECK_OPEN: &str = "CHECK EXTERNAL CONNECTION 'u' WITH OPTIONS (CONCURRENTLY = 3";
+    const CHECK_EMPTY: &str = "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = , TIME = '1s'";
+    const CHECK_UNBALANCED: &str = "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = (1, 2";
+    const CHECK_CLOSE: &str = "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = 1)";
+    const CHECK_PLACEHOLDER: &str = "CHECK EXTERNAL CONNECTION 'u' WITH TRANSFER = $1";
+    const CHECK_NO_OPTIONS: &str = "CHECK EXTERNAL CONNECTION 'u' WITH";
+    run(vec![
+        ("CHECK EXTERNAL CONNECTION 'nodelocal://1/x'", ok(vec![check("nodelocal://1/x", &[])])),
+        (
+            "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = 3, TRANSFER = '2 MiB', TIME = '1s'",
+            ok(vec![check(
+                "u",
+                &[("CONCURRENTLY", "3"), ("TRANSFER", "'2 MiB'"), ("TIME", "'1s'")],
+            )]),
+        ),
+        (
+            "check external connection 'u' with options (time = '1s', concurrently = (2 + 1) * 2)",
+            ok(vec![check("u", &[("CONCURRENTLY", "(2 + 1) * 2"), ("TIME", "'1s'")])]),
+        ),
+        (
+            "CHECK EXTERNAL CONNECTION 'u' WITH TRANSFER = e'it\\'s', TIME = OneSecond",
+            ok(vec![check("u", &[("TRANSFER", "'it''s'"), ("TIME", "'onesecond'")])]),
+        ),
+        (
+            "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = f(1, 2)",
+            ok(vec![check("u", &[("CONCURRENTLY", "f(1, 2)")])]),
+        ),
+        (
+            CHECK_DUP,
+            syntax(
+                "at or near \"EOF\": syntax error: transfer option specified multiple times",
+                caret_eof(CHECK_DUP),
+            ),
+        ),
+        (
+            CHECK_DUP_PAREN,
+            syntax(
+                "at or near \")\": syntax error: time option specified multiple times",
+                caret(CHECK_DUP_PAREN, CHECK_DUP_PAREN.len() - 1),
+            ),
+        ),
+        (CHECK_UNKNOWN, near("speed", caret_at(CHECK_UNKNOWN, "SPEED"))),
+        (CHECK_OPEN, near("EOF", caret_eof(CHECK_OPEN))),
+        (CHECK_EMPTY, near(",", caret_at(CHECK_EMPTY, ","))),
+        (CHECK_UNBALANCED, near("EOF", caret_eof(CHECK_UNBALANCED))),
+        (CHECK_CLOSE, near(")", caret_at(CHECK_CLOSE, ")"))),
+        (CHECK_PLACEHOLDER, placeholder(caret_at(CHECK_PLACEHOLDER, "$1"))),
+        (CHECK_NO_OPTIONS, near("EOF", caret_eof(CHECK_NO_OPTIONS))),
+        (
+            "CHECK EXTERNAL CONNECTION $1",
+            placeholder(caret_at("CHECK EXTERNAL CONNECTION $1", "$1")),
+        ),
+        ("CHECK EXTERNAL", near("EOF", caret_eof("CHECK EXTERNAL"))),
+    ]);
+}
+
+#[test]
+fn statements_and_comments() {
+    run(vec![
+        ("", ok(vec![])),
+        ("   \n\t  ", ok(vec![])),
+        (";;; ;", ok(vec![])),
+        ("-- only a comment; really", ok(vec![])),
+        ("/* only; a /* nested */ comment */ ;", ok(vec![])),
+        (
+            "CREATE EXTERNAL CONNECTION a AS 'x;y'; -- comment; here\nSELECT /* ; */ ';' -- ;\n;; \
+             DROP EXTERNAL CONNECTION \"a;b\";",
+            ok(vec![create("a", "x;y"), other("SELECT /* ; */ ';'"), drop("a;b")]),
+        ),
+        (
+            "create external connection foo as 'x'; CrEaTe ExTeRnAl CoNnEcTiOn FOO As 'X'",
+            ok(vec![create("foo", "x"), create("foo", "X")]),
+        ),
+        (
+            "SHOW EXTERNAL CONNECTIONS;SHOW EXTERNAL CONNECTION x",
+            ok(vec![Statement::ShowExternalConnections, show("x")]),
+        ),
+        ("CREATE\nEXTERNAL\n\tCONNECTION /* c */ foo\r\nAS\n'x'", ok(vec![create("foo", "x")])),
+    ]);
+}
+
+#[test]
+fn other_statements_pass_through() {
+    run(vec![
+        ("CREATE TABLE t (a INT)", ok(vec![other("CREATE TABLE t (a INT)")])),
+        ("  SELECT 1  ", ok(vec![other("SELECT 1")])),
+        ("INSERT INTO t VALUES ('a;b', $1)", ok(vec![other("INSERT INTO t VALUES ('a;b', $1)")])),
+        ("SET x = 1;SELECT 2", ok(vec![other("SET x = 1"), other("SELECT 2")])),
+        ("SELECT\n  1,\n  2 -- trailing", ok(vec![other("SELECT\n  1,\n  2")])),
+        // A quoted identifier is never a keyword.
+        (
+            "\"CREATE\" EXTERNAL CONNECTION foo AS 'x'",
+            ok(vec![other("\"CREATE\" EXTERNAL CONNECTION foo AS 'x'")]),
+        ),
+        ("DROP TABLE external", ok(vec![other("DROP TABLE external")])),
+        ("GRANT USAGE ON EXTERNAL CONNECTION foo TO bob", {
+            ok(vec![other("GRANT USAGE ON EXTERNAL CONNECTION foo TO bob")])
+        }),
+        ("(((", ok(vec![other("(((")])),
+        ("\u{0}", ok(vec![other("\u{0}")])),
+        // Ours, then not parseable: a syntax error, not a pass-through.
+        ("CREATE EXTERNAL TABLE x", near("table", caret_at("CREATE EXTERNAL TABLE x", "TABLE"))),
+        ("CREATE EXTERNAL", near("EOF", caret_eof("CREATE EXTERNAL"))),
+        ("ALTER EXTERNAL foo", near("foo", caret_at("ALTER EXTERNAL foo", "foo"))),
+        ("CHECK EXTERNAL x", near("x", caret_at("CHECK EXTERNAL x", "x"))),
+    ]);
+}
+
+/// The exact detail text, spelled out, for the shapes that matter.
+#[test]
+fn syntax_error_positions() {
+    run(vec![
+        (
+            "DROP EXTERNAL CONNECTION foo CASCADE",
+            near(
+                "cascade",
+                "source SQL:\nDROP EXTERNAL CONNECTION foo CASCADE\n                             ^"
+                    .into(),
+            ),
+        ),
+        (
+            "CREATE EXTERNAL CONNECTION foo AS",
+            near(
+                "EOF",
+                "source SQL:\nCREATE EXTERNAL CONNECTION foo AS\n                                 ^"
+                    .into(),
+            ),
+        ),
+        // The statement alone (from its first token), up to the line of the fault.
+        (
+            "SELECT 1;  CREATE EXTERNAL CONNECTION   ",
+            near(
+                "EOF",
+                "source SQL:\nCREATE EXTERNAL CONNECTION\n                          ^".into(),
+            ),
+        ),
+        (
+            "CREATE EXTERNAL CONNECTION foo\n  AS 'x' extra\n  -- trailing",
+            near(
+                "extra",
+                "source SQL:\nCREATE EXTERNAL CONNECTION foo\n  AS 'x' extra\n         ^".into(),
+            ),
+        ),
+        (
+            "CREATE EXTERNAL CONNEXION foo\nAS 'x'",
+            near("connexion", "source SQL:\nCREATE EXTERNAL CONNEXION foo\n                ^".into()),
+        ),
+        // Tokens as CockroachDB shows them.
+        (
+            "CREATE EXTERNAL CONNECTION foo AS 'x' \"Bar\"",
+            near("Bar", caret_at("CREATE EXTERNAL CONNECTION foo AS 'x' \"Bar\"", "\"Bar\"")),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION foo 'It''s'",
+            near("It's", caret_at("DROP EXTERNAL CONNECTION foo 'It''s'", "'It")),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION foo::text",
+            near(":", caret_at("DROP EXTERNAL CONNECTION foo::text", "::")),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION foo $2",
+            near("2", caret_at("DROP EXTERNAL CONNECTION foo $2", "$2")),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION foo 1.5",
+            near("1.5", caret_at("DROP EXTERNAL CONNECTION foo 1.5", "1.5")),
+        ),
+        // The caret counts characters, not bytes; tabs are kept.
+        (
+            "CREATE EXTERNAL CONNECTION 'ünï' AS 'x' y",
+            near(
+                "y",
+                "source SQL:\nCREATE EXTERNAL CONNECTION 'ünï' AS 'x' y\n                                        ^"
+                    .into(),
+            ),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION\tfoo bar",
+            near(
+                "bar",
+                "source SQL:\nDROP EXTERNAL CONNECTION\tfoo bar\n                        \t    ^"
+                    .into(),
+            ),
+        ),
+        // An earlier statement's syntax error wins over a later lexical one.
+        (
+            "DROP EXTERNAL CONNECTION a b; SELECT 'x",
+            near("b", "source SQL:\nDROP EXTERNAL CONNECTION a b\n                           ^".into()),
+        ),
+    ]);
+}
+
+#[test]
+fn lexical_errors() {
+    run(vec![
+        (
+            "CREATE EXTERNAL CONNECTION foo AS 'unterminated",
+            syntax(
+                "lexical error: unterminated string",
+                caret_at("CREATE EXTERNAL CONNECTION foo AS 'unterminated", "'"),
+            ),
+        ),
+        (
+            "SELECT 1; SELECT \"abc",
+            syntax(
+                "lexical error: unterminated quoted identifier",
+                "source SQL:\nSELECT \"abc\n       ^".into(),
+            ),
+        ),
+        (
+            "SELECT 1 /* never closed",
+            syntax(
+                "lexical error: unterminated comment",
+                "source SQL:\nSELECT 1 /* never closed\n         ^".into(),
+            ),
+        ),
+        (
+            "SELECT /* a /* nested */ still open",
+            syntax(
+                "lexical error: unterminated comment",
+                "source SQL:\nSELECT /* a /* nested */ still open\n       ^".into(),
+            ),
+        ),
+        (
+            "SELECT $$abc",
+            syntax(
+                "lexical error: unterminated string",
+                "source SQL:\nSELECT $$abc\n       ^".into(),
+            ),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION e'abc",
+            syntax(
+                "lexical error: unterminated string",
+                caret_at("DROP EXTERNAL CONNECTION e'abc", "e'"),
+            ),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION e'\\u12' x",
+            syntax(
+                "lexical error: invalid escape sequence in string",
+                caret_at("DROP EXTERNAL CONNECTION e'\\u12' x", "e'"),
+            ),
+        ),
+        (
+            "DROP EXTERNAL CONNECTION b'abc",
+            syntax(
+                "lexical error: unterminated string",
+                caret_at("DROP EXTERNAL CONNECTION b'abc", "b'"),
+            ),
+        ),
+        // The statement of a lexical error runs to the end of the text; the detail stops at the
+        // end of the fault's line.
+        (
+            "SELECT 1;\n  SELECT 'a\nb\nc",
+            syntax("lexical error: unterminated string", "source SQL:\nSELECT 'a\n       ^".into()),
+        ),
+        ("'", syntax("lexical error: unterminated string", "source SQL:\n'\n^".into())),
+    ]);
+}
+
+#[test]
+fn redacted_sql() {
+    let rows = [
+        (
+            "CREATE EXTERNAL CONNECTION foo AS 's3://b?AWS_SECRET_ACCESS_KEY=canary'",
+            "CREATE EXTERNAL CONNECTION 'foo' AS '*****'",
+        ),
+        (
+            "CREATE EXTERNAL CONNECTION IF NOT EXISTS 'foo' AS 'canary'",
+            "CREATE EXTERNAL CONNECTION IF NOT EXISTS 'foo' AS '*****'",
+        ),
+        (
+            "ALTER EXTERNAL CONNECTION foo AS 'canary'",
+            "ALTER EXTERNAL CONNECTION  'foo' AS '*****'",
+        ),
+        (
+            "ALTER EXTERNAL CONNECTION IF EXISTS foo AS 'canary'",
+            "ALTER EXTERNAL CONNECTION IF EXISTS  'foo' AS '*****'",
+        ),
+        ("DROP EXTERNAL CONNECTION foo", "DROP EXTERNAL CONNECTION 'foo'"),
+        ("DROP EXTERNAL CONNECTION \"it's\"", "DROP EXTERNAL CONNECTION 'it''s'"),
+        ("SHOW CREATE EXTERNAL CONNECTION \"Foo\"", "SHOW CREATE EXTERNAL CONNECTION 'Foo'"),
+        ("SHOW CREATE ALL EXTERNAL CONNECTIONS", "SHOW CREATE ALL EXTERNAL CONNECTIONS"),
+        ("show external connections", "SHOW EXTERNAL CONNECTIONS"),
+        ("SHOW EXTERNAL CONNECTION foo", "SHOW EXTERNAL CONNECTION 'foo'"),
+        ("CHECK EXTERNAL CONNECTION 'canary'", "CHECK EXTERNAL CONNECTION '*****'"),
+        (
+            "CHECK EXTERNAL CONNECTION 'canary' WITH TRANSFER = '2 MiB', CONCURRENTLY = 3, TIME = '1s'",
+            "CHECK EXTERNAL CONNECTION '*****' WITH OPTIONS (CONCURRENTLY = 3, TRANSFER = '2 MiB', TIME = '1s')",
+        ),
+        ("select  'canary'  ", "select  'canary'"),
+    ];
+    let mut failures = Vec::new();
+    for (sql, want) in rows {
+        let statements = parse(sql).unwrap_or_else(|e| panic!("{sql:?} does not parse: {e:#?}"));
+        let got: Vec<String> = statements.iter().map(Statement::redacted_sql).collect();
+        if got != [want] {
+            failures.push(format!("sql:  {sql:?}\nwant: {want:?}\ngot:  {got:?}\n"));
+        }
+        if !sql.starts_with("select") && got.iter().any(|shown| shown.contains("canary")) {
+            failures.push(format!("sql:  {sql:?}\nleaks the URI: {got:?}\n"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn assert_limit(result: Result<Vec<Statement>, Error>, needle: &str) {
+    let error = result.expect_err("over the limit");
+    assert_eq!(error.sqlstate, sqlstate::PROGRAM_LIMIT_EXCEEDED, "{error:#?}");
+    assert_eq!(error.kind, ErrorKind::InvalidArgument, "{error:#?}");
+    assert!(error.message.contains(needle), "{error:#?} should name {needle}");
+}
+
+#[test]
+fn limits() {
+    // Size: checked up front, before any lexing.
+    let at_limit = " ".repeat(MAX_SQL_BYTES);
+    assert_eq!(parse(&at_limit), Ok(vec![]));
+    assert_limit(parse(&format!("{at_limit} ")), "1048576");
+    assert_limit(parse(&"x".repeat(10 << 20)), "1048576");
+
+    // Statement count.
+    let many = "SELECT 1;".repeat(MAX_STATEMENTS);
+    assert_eq!(parse(&many).map(|s| s.len()), Ok(MAX_STATEMENTS));
+    assert_limit(parse(&format!("{many} SELECT 1")), "10000");
+    // Empty statements do not count.
+    assert_eq!(parse(&";".repeat(MAX_SQL_BYTES)), Ok(vec![]));
+
+    // Deep nesting: no recursion, so no stack to blow.
+    let parens = "(".repeat(100_000);
+    assert_eq!(parse(&parens), Ok(vec![other(&parens)]));
+    let deep = format!("CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = {parens}");
+    assert_limit(parse(&deep), "10000 tokens");
+    let deep = format!("CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = {}", &parens[..5_000]);
+    let error = parse(&deep).expect_err("unbalanced");
+    assert_eq!(error.message, "at or near \"EOF\": syntax error");
+    let deep = format!(
+        "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = {}1{}",
+        &parens[..4_000],
+        ")".repeat(4_000)
+    );
+    assert_eq!(parse(&deep).map(|s| s.len()), Ok(1));
+
+    // A statement of ours is held to MAX_OWNED_TOKENS tokens; one of someone else's is not.
+    let long_expr = format!(
+        "CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = {}1",
+        "1+".repeat(MAX_OWNED_TOKENS)
+    );
+    assert_limit(parse(&long_expr), "10000 tokens");
+    let fits = format!("CHECK EXTERNAL CONNECTION 'u' WITH CONCURRENTLY = {}1", "1+".repeat(100));
+    assert_eq!(parse(&fits).map(|s| s.len()), Ok(1));
+    // ... but a fault within the tokens kept is still reported as such.
+    let junk = format!("DROP EXTERNAL CONNECTION a b {}", "c ".repeat(2 * MAX_OWNED_TOKENS));
+    assert_eq!(parse(&junk).map_err(|e| e.message), Err("at or near \"b\": syntax error".into()));
+    let select = format!("SELECT {}", "1+".repeat(200_000));
+    assert_eq!(parse(&select).map(|s| s.len()), Ok(1));
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Pieces hostile input is made of.
+const PIECES: &[&str] = &[
+    "CREATE",
+    "ALTER",
+    "DROP",
+    "SHOW",
+    "CHECK",
+    "EXTERNAL",
+    "CONNECTION",
+    "CONNECTIONS",
+    "CREATE",
+    "ALL",
+    "IF",
+    "NOT",
+    "EXISTS",
+    "AS",
+    "WITH",
+    "OPTIONS",
+    "CONCURRENTLY",
+    "TRANSFER",
+    "TIME",
+    "SELECT",
+    " ",
+    " ",
+    " ",
+    "\n",
+    "\t",
+    "\r",
+    "'",
+    "''",
+    "\"",
+    "\"\"",
+    "$",
+    "$$",
+    "$1",
+    "$a$",
+    "e'",
+    "E'\\",
+    "b'",
+    "x'",
+    "n'",
+    "u&'",
+    "\\",
+    ";",
+    ";",
+    "(",
+    ")",
+    ",",
+    "=",
+    "::",
+    "--",
+    "/*",
+    "*/",
+    "\u{0}",
+    "é",
+    "😀",
+    "\u{202e}",
+    "\u{feff}",
+    "ǅ",
+    "İ",
+    "'foo'",
+    "\"Bar\"",
+    "baz",
+    "1",
+    "1.5e",
+    "0x",
+    ".",
+    "#",
+    "@",
+    "?",
+    "|",
+    "&",
+    "~",
+    "!",
+    "`",
+    "[",
+    "]",
+    "{",
+    "}",
+];
+
+/// Inputs made of [`PIECES`]: up to `max_pieces` of them.
+fn pieces(rng: &mut Rng, count: usize, max_pieces: usize) -> Vec<String> {
+    (0..count)
+        .map(|_| {
+            let len = rng.below(max_pieces + 1);
+            (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect()
+        })
+        .collect()
+}
+
+/// The lexer takes the text a chunk at a time; where the chunks end must not change anything.
+#[test]
+fn chunk_boundaries_change_nothing() {
+    let mut rng = Rng(0x0c4b_0c4b_0c4b_0c4b);
+    let mut inputs = pieces(&mut rng, 3_000, 150);
+    inputs.push(
+        "CREATE EXTERNAL CONNECTION 'a' AS 's3://x?y=z'; SELECT t._c, 1.5e+3, $$x$$, $t$y$t$ FROM t;\n"
+            .repeat(20),
+    );
+    inputs.push(format!(
+        "SELECT '{}'; /* {} */ DROP EXTERNAL CONNECTION \"{}\"",
+        "a".repeat(700),
+        "b".repeat(900),
+        "c".repeat(300)
+    ));
+    inputs.push(format!("SELECT 'a'\n'{}'\n'c'", "b".repeat(500)));
+    for input in &inputs {
+        let whole = parse_chunked(input, usize::MAX);
+        for chunk in [1, 70, 97, 130, 200, 333] {
+            let chunked = parse_chunked(input, chunk);
+            assert_eq!(chunked, whole, "chunks of {chunk} bytes differ on {input:?}");
+        }
+    }
+}
+
+#[test]
+fn never_panics() {
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut inputs = pieces(&mut rng, 20_000, 24);
+    // Random chars, including every kind of control character.
+    for _ in 0..5_000 {
+        let len = rng.below(40);
+        inputs.push(
+            (0..len).filter_map(|_| char::from_u32((rng.next() % 0x11_0000) as u32)).collect(),
+        );
+    }
+    // Valid statements, cut and spliced.
+    let valid = [
+        "CREATE EXTERNAL CONNECTION IF NOT EXISTS \"Foo\" AS 's3://b?x=''y'''",
+        "ALTER EXTERNAL CONNECTION IF EXISTS foo AS e'nodelocal://1/\\x41'",
+        "CHECK EXTERNAL CONNECTION 'u' WITH OPTIONS (CONCURRENTLY = (1 + 2), TIME = '1s')",
+        "SHOW CREATE ALL EXTERNAL CONNECTIONS; SHOW EXTERNAL CONNECTION $$x$$ -- c",
+    ];
+    for _ in 0..10_000 {
+        let base = valid[rng.below(valid.len())];
+        let chars: Vec<char> = base.chars().collect();
+        let (a, b) = (rng.below(chars.len() + 1), rng.below(chars.len() + 1));
+        let (a, b) = (a.min(b), a.max(b));
+        let splice = PIECES[rng.below(PIECES.len())];
+        let mut input: String = chars[..a].iter().collect();
+        input.push_str(splice);
+        input.extend(&chars[b..]);
+        inputs.push(input);
+    }
+    // Long and large.
+    inputs.push("a".repeat(MAX_SQL_BYTES));
+    inputs.push(format!("CREATE EXTERNAL CONNECTION {} AS 'x'", "n".repeat(MAX_SQL_BYTES - 40)));
+    inputs.push(format!("'{}", "x".repeat(MAX_SQL_BYTES - 1)));
+    inputs.push("/*".repeat(MAX_SQL_BYTES / 2));
+    inputs.push("$".repeat(MAX_SQL_BYTES));
+    inputs.push("\u{0}".repeat(MAX_SQL_BYTES));
+    inputs.push("é".repeat(MAX_SQL_BYTES / 2));
+    inputs.push("'';".repeat(MAX_SQL_BYTES / 3));
+    inputs.push("x".repeat(10 << 20));
+
+    for input in &inputs {
+        // Catch the panic to name the input that caused it.
+        let result = std::panic::catch_unwind(|| parse(input));
+        let shown: String = input.chars().take(200).collect();
+        let Ok(result) = result else { panic!("parse panicked on {shown:?}") };
+        match result {
+            Ok(statements) => {
+                for statement in statements {
+                    if let Statement::Other { sql } = &statement {
+                        assert!(input.contains(sql.as_str()), "{shown:?}: {sql:?} not in input");
+                    }
+                }
+            }
+            Err(error) => {
+                assert!(
+                    [
+                        sqlstate::SYNTAX_ERROR,
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        sqlstate::FEATURE_NOT_SUPPORTED,
+                        sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                    ]
+                    .contains(&error.sqlstate),
+                    "{shown:?}: {error:#?}"
+                );
+                if error.kind == ErrorKind::Syntax {
+                    let detail = error.detail.as_deref().unwrap_or_default();
+                    assert!(detail.starts_with("source SQL:\n"), "{shown:?}: {error:#?}");
+                    assert!(detail.ends_with('^'), "{shown:?}: {error:#?}");
+                }
+            }
+        }
+    }
+}
