@@ -37,11 +37,11 @@ impl api::GuestStatement for Statement {
 impl api::Guest for Component {
     type Statement = Statement;
 
-    fn parse_uri(uri: String) -> Result<wit::UriInfo, wit::Error> {
+    fn parse_uri(uri: String) -> Result<wit::UriInfo, wit::SqlError> {
         crate::uri::info(&uri).map(Into::into).map_err(Into::into)
     }
 
-    fn parse_uris(uris: Vec<String>) -> Vec<Result<wit::UriInfo, wit::Error>> {
+    fn parse_uris(uris: Vec<String>) -> Vec<Result<wit::UriInfo, wit::SqlError>> {
         uris.into_iter().map(Self::parse_uri).collect()
     }
 
@@ -53,11 +53,11 @@ impl api::Guest for Component {
         uris.iter().map(|u| crate::uri::redact(u)).collect()
     }
 
-    fn resolve(input: api::ResolveInput) -> Result<wit::Target, wit::Error> {
+    fn resolve(input: api::ResolveInput) -> Result<wit::Target, wit::SqlError> {
         crate::exec::resolve(&input.into()).map(Into::into).map_err(Into::into)
     }
 
-    fn resolve_many(inputs: Vec<api::ResolveInput>) -> Vec<Result<wit::Target, wit::Error>> {
+    fn resolve_many(inputs: Vec<api::ResolveInput>) -> Vec<Result<wit::Target, wit::SqlError>> {
         inputs.into_iter().map(Self::resolve).collect()
     }
 
@@ -197,7 +197,7 @@ impl From<wit::Response> for model::Response {
 
 // ---- conversions: model → bindings -------------------------------------------------------
 
-impl From<error::Error> for wit::Error {
+impl From<error::Error> for wit::SqlError {
     fn from(e: error::Error) -> Self {
         Self {
             kind: e.kind.into(),

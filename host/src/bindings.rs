@@ -1,0 +1,263 @@
+//! The generated WIT bindings and their conversions to the host's own types. Nothing generated
+//! leaves this crate: the rest of the host speaks `crate::model`, `crate::catalog` and
+//! `extconn_providers`.
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../wit",
+});
+
+pub(crate) use exports::extconn::connections::types as wit;
+
+use crate::catalog;
+use crate::model;
+
+impl From<&model::Session> for wit::Session {
+    fn from(s: &model::Session) -> Self {
+        Self {
+            user: s.user.clone(),
+            database: s.database.clone(),
+            validation: match s.validation {
+                model::Validation::Full => wit::Validation::Full,
+                model::Validation::ParseOnly => wit::Validation::ParseOnly,
+            },
+        }
+    }
+}
+
+impl From<wit::ErrorKind> for model::ErrorKind {
+    fn from(k: wit::ErrorKind) -> Self {
+        match k {
+            wit::ErrorKind::Syntax => Self::Syntax,
+            wit::ErrorKind::InvalidArgument => Self::InvalidArgument,
+            wit::ErrorKind::NotFound => Self::NotFound,
+            wit::ErrorKind::AlreadyExists => Self::AlreadyExists,
+            wit::ErrorKind::PermissionDenied => Self::PermissionDenied,
+            wit::ErrorKind::Unavailable => Self::Unavailable,
+            wit::ErrorKind::Unsupported => Self::Unsupported,
+            wit::ErrorKind::Internal => Self::Internal,
+        }
+    }
+}
+
+impl From<extconn_providers::ErrorKind> for wit::ErrorKind {
+    fn from(k: extconn_providers::ErrorKind) -> Self {
+        use extconn_providers::ErrorKind as K;
+        match k {
+            K::InvalidArgument => Self::InvalidArgument,
+            K::NotFound => Self::NotFound,
+            K::AlreadyExists => Self::AlreadyExists,
+            K::PermissionDenied => Self::PermissionDenied,
+            K::Unavailable => Self::Unavailable,
+            K::Unsupported => Self::Unsupported,
+            // `ErrorKind` is non-exhaustive in spirit: anything new is our fault until mapped.
+            _ => Self::Internal,
+        }
+    }
+}
+
+impl From<wit::SqlError> for model::SqlError {
+    fn from(e: wit::SqlError) -> Self {
+        Self {
+            kind: e.kind.into(),
+            sqlstate: e.sqlstate,
+            message: e.message,
+            detail: e.detail,
+            hint: e.hint,
+        }
+    }
+}
+
+impl From<wit::Value> for model::Value {
+    fn from(v: wit::Value) -> Self {
+        match v {
+            wit::Value::Null => Self::Null,
+            wit::Value::Boolean(b) => Self::Boolean(b),
+            wit::Value::Int(i) => Self::Int(i),
+            wit::Value::Float(x) => Self::Float(x),
+            wit::Value::Text(s) => Self::Text(s),
+        }
+    }
+}
+
+impl From<wit::Rows> for model::Rows {
+    fn from(r: wit::Rows) -> Self {
+        Self {
+            columns: r
+                .columns
+                .into_iter()
+                .map(|c| model::Column { name: c.name, sql_type: c.sql_type })
+                .collect(),
+            rows: r.rows.into_iter().map(|row| row.into_iter().map(Into::into).collect()).collect(),
+        }
+    }
+}
+
+impl From<wit::ConnectionType> for catalog::ConnectionType {
+    fn from(t: wit::ConnectionType) -> Self {
+        match t {
+            wit::ConnectionType::Storage => Self::Storage,
+            wit::ConnectionType::Kms => Self::Kms,
+            wit::ConnectionType::ForeignData => Self::ForeignData,
+        }
+    }
+}
+
+impl From<catalog::ConnectionType> for wit::ConnectionType {
+    fn from(t: catalog::ConnectionType) -> Self {
+        match t {
+            catalog::ConnectionType::Storage => Self::Storage,
+            catalog::ConnectionType::Kms => Self::Kms,
+            catalog::ConnectionType::ForeignData => Self::ForeignData,
+        }
+    }
+}
+
+impl From<wit::UriInfo> for model::UriInfo {
+    fn from(u: wit::UriInfo) -> Self {
+        Self {
+            scheme: u.scheme,
+            provider: u.provider,
+            connection_type: u.connection_type.into(),
+            redacted: u.redacted,
+            host: u.host,
+            path: u.path,
+            params: u
+                .params
+                .into_iter()
+                .map(|p| model::ParamInfo { name: p.name, secret: p.secret, value: p.value })
+                .collect(),
+        }
+    }
+}
+
+impl From<wit::Connection> for catalog::Connection {
+    fn from(c: wit::Connection) -> Self {
+        Self {
+            name: c.name,
+            connection_type: c.connection_type.into(),
+            provider: c.provider,
+            uri: c.uri,
+            owner: c.owner,
+            created: c.created,
+            updated: c.updated,
+            version: c.version,
+        }
+    }
+}
+
+impl From<catalog::Connection> for wit::Connection {
+    fn from(c: catalog::Connection) -> Self {
+        Self {
+            name: c.name,
+            connection_type: c.connection_type.into(),
+            provider: c.provider,
+            uri: c.uri,
+            owner: c.owner,
+            created: c.created,
+            updated: c.updated,
+            version: c.version,
+        }
+    }
+}
+
+impl From<wit::GrantObject> for catalog::GrantObject {
+    fn from(o: wit::GrantObject) -> Self {
+        match o {
+            wit::GrantObject::System => Self::System,
+            wit::GrantObject::Connection(name) => Self::Connection(name),
+        }
+    }
+}
+
+impl From<catalog::GrantObject> for wit::GrantObject {
+    fn from(o: catalog::GrantObject) -> Self {
+        match o {
+            catalog::GrantObject::System => Self::System,
+            catalog::GrantObject::Connection(name) => Self::Connection(name),
+        }
+    }
+}
+
+impl From<wit::Grant> for catalog::Grant {
+    fn from(g: wit::Grant) -> Self {
+        Self {
+            object: g.object.into(),
+            grantee: g.grantee,
+            privilege: g.privilege,
+            grantable: g.grantable,
+        }
+    }
+}
+
+impl From<catalog::Grant> for wit::Grant {
+    fn from(g: catalog::Grant) -> Self {
+        Self {
+            object: g.object.into(),
+            grantee: g.grantee,
+            privilege: g.privilege,
+            grantable: g.grantable,
+        }
+    }
+}
+
+impl From<catalog::Principal> for wit::Principal {
+    fn from(p: catalog::Principal) -> Self {
+        Self {
+            name: p.name,
+            is_role: p.is_role,
+            can_login: p.can_login,
+            member_of: p.member_of,
+            admin_of: p.admin_of,
+            system_grants: p.system_grants.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<wit::Mutation> for catalog::Mutation {
+    fn from(m: wit::Mutation) -> Self {
+        match m {
+            wit::Mutation::InsertConnection(c) => Self::InsertConnection(c.into()),
+            wit::Mutation::UpdateConnection(u) => Self::UpdateConnection {
+                connection: u.connection.into(),
+                expected_version: u.expected_version,
+            },
+            wit::Mutation::DeleteConnection(name) => Self::DeleteConnection(name),
+            wit::Mutation::PutGrant(g) => Self::PutGrant(g.into()),
+            wit::Mutation::DeleteGrant(g) => Self::DeleteGrant(g.into()),
+            wit::Mutation::InsertPrincipal(p) => Self::InsertPrincipal(catalog::PrincipalDef {
+                name: p.name,
+                is_role: p.is_role,
+                can_login: p.can_login,
+                password_verifier: p.password_verifier,
+            }),
+            wit::Mutation::DeletePrincipal(name) => Self::DeletePrincipal(name),
+            wit::Mutation::PutMembership((role, member, admin_option)) => {
+                Self::PutMembership { role, member, admin_option }
+            }
+            wit::Mutation::DeleteMembership((role, member)) => {
+                Self::DeleteMembership { role, member }
+            }
+        }
+    }
+}
+
+impl From<wit::Target> for extconn_providers::Target {
+    fn from(t: wit::Target) -> Self {
+        Self {
+            scheme: t.scheme,
+            provider: t.provider,
+            uri: t.uri,
+            host: t.host,
+            path: t.path,
+            params: t.params,
+            user: t.user,
+        }
+    }
+}
+
+impl From<extconn_providers::ObjectMeta> for wit::ObjectMeta {
+    fn from(m: extconn_providers::ObjectMeta) -> Self {
+        Self { key: m.key, size: m.size }
+    }
+}

@@ -1,0 +1,156 @@
+//! The wasmtime embedding, through the real component built from `plugin/`.
+
+mod common;
+
+use common::{config, err, ok, root, runtime};
+use extconn_host::{
+    CacheStatus, CompileCache, ErrorKind, Host, Outcome, Runtime, RuntimeConfig, RuntimeError,
+    runtime::embedded_component,
+};
+use std::time::Duration;
+
+#[test]
+fn the_component_has_no_imports() {
+    let runtime = runtime();
+    let imports = runtime.imports();
+    assert!(imports.is_empty(), "the component must be sans-IO, but it imports {imports:?}");
+    let exports = runtime.exports();
+    assert!(
+        exports.iter().any(|e| e == "extconn:connections/connections@0.1.0"),
+        "exports: {exports:?}"
+    );
+}
+
+#[test]
+fn the_compiled_component_is_cached_and_a_bad_cache_file_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cached = || {
+        Runtime::new(RuntimeConfig {
+            cache: CompileCache::Dir(dir.path().join("cache")),
+            ..RuntimeConfig::default()
+        })
+        .unwrap()
+    };
+    // Older builds' files: storing a new one keeps only the most recent few.
+    std::fs::create_dir_all(dir.path().join("cache")).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for i in 0..5 {
+        let path = dir.path().join("cache").join(format!("extconn-old{i}.cwasm"));
+        let file = std::fs::File::create(&path).unwrap();
+        file.set_modified(old - Duration::from_secs(i)).unwrap();
+    }
+    let first = cached();
+    assert_eq!(first.cache_status(), CacheStatus::Stored);
+    let mut kept: Vec<String> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("extconn-old"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["extconn-old0.cwasm", "extconn-old1.cwasm", "extconn-old2.cwasm"]);
+    for name in kept {
+        std::fs::remove_file(dir.path().join("cache").join(name)).unwrap();
+    }
+    let file = first.cache_file().unwrap().to_owned();
+    assert!(file.is_file(), "{}", file.display());
+    assert!(file.file_name().unwrap().to_str().unwrap().ends_with(".cwasm"));
+
+    let second = cached();
+    assert_eq!(second.cache_status(), CacheStatus::Hit);
+    assert_eq!(second.instantiate().unwrap().version().unwrap(), env!("CARGO_PKG_VERSION"));
+
+    // A corrupt file is ignored, rebuilt, and works. (A new file, as another process would
+    // leave it: truncating one that live runtimes map would pull their code from under them.)
+    drop((first, second));
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, b"\x7fELF this is not a compiled component").unwrap();
+    let rebuilt = cached();
+    assert_eq!(rebuilt.cache_status(), CacheStatus::Stored);
+    assert_eq!(rebuilt.instantiate().unwrap().version().unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(cached().cache_status(), CacheStatus::Hit);
+
+    // No temporary files are left behind.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+}
+
+#[test]
+fn caching_can_be_off() {
+    let runtime = Runtime::new(RuntimeConfig { cache: CompileCache::Off, ..config() }).unwrap();
+    assert_eq!(runtime.cache_status(), CacheStatus::Off);
+    assert_eq!(runtime.cache_file(), None);
+}
+
+#[test]
+fn the_pure_exports_answer() {
+    let mut plugin = runtime().instantiate().unwrap();
+    assert_eq!(plugin.version().unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        plugin
+            .redact_uri("s3://bucket?AWS_ACCESS_KEY_ID=key&AWS_SECRET_ACCESS_KEY=secret")
+            .unwrap(),
+        "s3://bucket?AWS_ACCESS_KEY_ID=key&AWS_SECRET_ACCESS_KEY=redacted"
+    );
+    let many = plugin
+        .redact_uris(&["nodelocal://1/a".into(), "s3://b?AWS_SESSION_TOKEN=t".into()])
+        .unwrap();
+    assert_eq!(many, ["nodelocal://1/a", "s3://b?AWS_SESSION_TOKEN=redacted"]);
+    let info = plugin.parse_uri("nodelocal://1/foo/bar").unwrap().unwrap();
+    assert_eq!((info.scheme.as_str(), info.host.as_str()), ("nodelocal", "1"));
+    let bad = plugin.parse_uri("nosuch://x").unwrap().unwrap_err();
+    assert!(bad.message.contains("nosuch"), "{bad:?}");
+}
+
+#[test]
+fn another_component_file_can_be_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("extconn.wasm");
+    std::fs::write(&file, embedded_component()).unwrap();
+    let runtime = Runtime::new(RuntimeConfig { plugin: Some(file), ..config() }).unwrap();
+    assert_eq!(runtime.instantiate().unwrap().version().unwrap(), env!("CARGO_PKG_VERSION"));
+
+    let missing = dir.path().join("missing.wasm");
+    let e = Runtime::new(RuntimeConfig { plugin: Some(missing), ..config() }).unwrap_err();
+    assert!(matches!(e, RuntimeError::ReadPlugin { .. }), "{e:?}");
+
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    let e = Runtime::new(RuntimeConfig { plugin: Some(garbage), ..config() }).unwrap_err();
+    assert!(matches!(e, RuntimeError::Compile { .. }), "{e:?}");
+}
+
+#[test]
+fn running_out_of_memory_fails_one_statement_not_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig { memory_limit: 2 << 20, ..config() }).unwrap();
+    let mut host = Host::open(runtime, dir.path()).unwrap();
+    let huge =
+        format!("CREATE EXTERNAL CONNECTION big AS 'nodelocal://1/{}'", "x".repeat(10 << 20));
+    let e = err(&mut host, &root(), &huge);
+    assert_eq!((e.kind, e.sqlstate.as_str()), (ErrorKind::Internal, "XX000"), "{e:?}");
+    assert_eq!(e.message, "the extconn component failed: out of memory (the limit is 2 MiB)");
+    // The same runtime serves the next statement with a fresh instance.
+    let results = ok(&mut host, &root(), "SHOW EXTERNAL CONNECTIONS");
+    assert!(matches!(results[0].outcome, Ok(Outcome::Rows(_))), "{results:?}");
+}
+
+#[test]
+fn running_out_of_time_fails_one_statement_not_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        call_deadline: Duration::from_millis(1),
+        memory_limit: 1 << 30,
+        ..config()
+    })
+    .unwrap();
+    let mut host = Host::open(runtime, dir.path()).unwrap();
+    let long = "SHOW EXTERNAL CONNECTIONS; ".repeat(200_000);
+    let e = err(&mut host, &root(), &long);
+    assert_eq!((e.kind, e.sqlstate.as_str()), (ErrorKind::Internal, "XX000"), "{e:?}");
+    assert_eq!(e.message, "the extconn component failed: a call ran longer than its 1ms deadline");
+    let results = ok(&mut host, &root(), "SHOW EXTERNAL CONNECTIONS");
+    assert_eq!(results.len(), 1);
+}
