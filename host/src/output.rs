@@ -49,8 +49,17 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// Prints a line of commentary (the demo's statements): `> text` in table format, nothing
-    /// in JSON (which stays one result per line).
+    /// Prints a line of prose (the demo's narration): `-- text` in table format, nothing in
+    /// JSON (which stays one result per line).
+    pub fn note(&mut self, text: &str) -> io::Result<()> {
+        match (self.format, text.is_empty()) {
+            (Format::Table, true) => writeln!(self.out),
+            (Format::Table, false) => writeln!(self.out, "-- {text}"),
+            (Format::Json, _) => Ok(()),
+        }
+    }
+
+    /// Echoes a statement before its result (table format only): `> SQL`.
     pub fn comment(&mut self, text: &str) -> io::Result<()> {
         match self.format {
             Format::Table => writeln!(self.out, "> {text}"),

@@ -266,11 +266,26 @@ fn the_demo_runs() {
     assert!(run.output.status.success(), "{}", run.explain("exit 0"));
     let stdout = run.stdout();
     for expected in [
-        "> CREATE EXTERNAL CONNECTION demo_backups AS 'nodelocal://1/demo/backups'\nCREATE EXTERNAL CONNECTION\n",
+        "> CREATE EXTERNAL CONNECTION backup_bucket AS 'nodelocal://1/backups'\nCREATE EXTERNAL CONNECTION\n",
+        "crdb_external_storage_location holds: a CockroachDB cluster has been configured to read and write to this location\n",
+        "  s3_archive      | s3://archive/movr?AWS_ACCESS_KEY_ID=AKIAEXAMPLE&AWS_REGION=us-east-1&AWS_SECRET_ACCESS_KEY=redacted",
         "> SHOW EXTERNAL CONNECTIONS\n",
-        "demo_backups",
-        "> DROP EXTERNAL CONNECTION demo_backups\nDROP EXTERNAL CONNECTION\n",
+        "(0 rows)\n",
     ] {
         assert!(stdout.contains(expected), "{}", run.explain(expected));
     }
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("unknown S3 query parameters: aws_access_key_id, aws_secret_access_key"),
+        "{}",
+        run.explain("the lowercase error")
+    );
+    assert!(
+        !stdout.contains("demo-secret") && !stderr.contains("demo-secret"),
+        "{}",
+        run.explain("no secret")
+    );
+    // A second run starts clean and succeeds again.
+    let again = extconn(dir.path(), &["demo"]);
+    assert!(again.output.status.success(), "{}", again.explain("exit 0 on a second run"));
 }
