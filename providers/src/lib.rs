@@ -82,9 +82,12 @@ impl Target {
         }
     }
 
-    /// `scheme://host/path`: what errors and logs may show (no parameters, so no secrets).
+    /// `scheme://host/path`: what errors and logs may show (no parameters, so no secrets). A
+    /// KMS key's path is shown as `/redacted`, as SHOW EXTERNAL CONNECTIONS shows it.
     pub fn display(&self) -> String {
-        if self.path.is_empty() {
+        if self.scheme.ends_with("-kms") {
+            format!("{}://{}/redacted", self.scheme, self.host)
+        } else if self.path.is_empty() {
             format!("{}://{}", self.scheme, self.host)
         } else {
             format!("{}://{}/{}", self.scheme, self.host, self.path)
