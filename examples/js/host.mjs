@@ -85,7 +85,8 @@ export function createHost({ externDir, nodeId = '1', now = () => BigInt(Date.no
     }
     const holders = new Set([name, ...memberOf]);
     const systemGrants = catalog.grants.filter((g) => g.object.tag === 'system' && holders.has(g.grantee));
-    return { name, isRole: p.isRole, canLogin: p.canLogin, memberOf, adminOf, systemGrants };
+    const roles = catalog.memberships.filter((m) => m.member === name).map((m) => m.role).sort();
+    return { name, isRole: p.isRole, canLogin: p.canLogin, roles, memberOf, adminOf, systemGrants };
   }
 
   const sameObject = (a, b) => a.tag === b.tag && a.val === b.val;
@@ -239,6 +240,9 @@ export function createHost({ externDir, nodeId = '1', now = () => BigInt(Date.no
         return { tag: 'done' };
       case 'now':
         return { tag: 'now', val: now() };
+      case 'random':
+        // Salts for password verifiers.
+        return { tag: 'data', val: crypto.getRandomValues(new Uint8Array(val)) };
       default:
         // sink-probe, kms-encrypt, kms-decrypt, and whatever a later WIT version adds.
         throw new IoFailure('unsupported', `this host cannot perform ${tag} requests`);

@@ -207,6 +207,7 @@ impl From<catalog::Principal> for wit::Principal {
             name: p.name,
             is_role: p.is_role,
             can_login: p.can_login,
+            roles: p.roles,
             member_of: p.member_of,
             admin_of: p.admin_of,
             system_grants: p.system_grants.into_iter().map(Into::into).collect(),

@@ -177,6 +177,8 @@ pub struct Principal {
     pub is_role: bool,
     /// May log in.
     pub can_login: bool,
+    /// The roles it is a direct member of, ordered by name.
+    pub roles: Vec<String>,
     /// Every role it belongs to, transitively, itself excluded; ordered by name.
     pub member_of: Vec<String>,
     /// The roles among `member_of` whose membership carries the admin option.
@@ -395,6 +397,13 @@ impl Catalog {
                 principal.member_of.push(role);
             }
         }
+        principal.roles = self
+            .db
+            .prepare_cached("SELECT role FROM memberships WHERE member = ?1 ORDER BY role")
+            .and_then(|mut stmt| {
+                stmt.query_map([name], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()
+            })
+            .map_err(sql("read-principal"))?;
         let mut holders = vec![principal.name.as_str()];
         holders.extend(principal.member_of.iter().map(String::as_str));
         let mut grants = Vec::new();
@@ -408,6 +417,15 @@ impl Catalog {
         grants.sort_by(|a, b| (&a.grantee, &a.privilege).cmp(&(&b.grantee, &b.privilege)));
         principal.system_grants = grants;
         Ok(Some(principal))
+    }
+
+    /// The stored password verifier of a principal (`None`: no password, or no such principal).
+    pub fn password_verifier(&self, name: &str) -> Result<Option<String>> {
+        self.db
+            .prepare_cached("SELECT password_verifier FROM principals WHERE name = ?1")
+            .and_then(|mut stmt| stmt.query_row([name], |row| row.get(0)).optional())
+            .map(Option::flatten)
+            .map_err(sql("password-verifier"))
     }
 
     /// Every principal, ordered by name, each as [`Catalog::read_principal`] gives it.

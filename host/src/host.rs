@@ -263,6 +263,7 @@ impl Io {
                 })
             }
             R::Now => return Ok(A::Now(now_micros())),
+            R::Random(n) => return Ok(random_bytes(n)),
             object => return Err(Box::pin(object_request(self.providers.clone(), object))),
         };
         Ok(answer.unwrap_or_else(|e| catalog_failed(&e)))
@@ -350,6 +351,26 @@ fn request_name(request: &wit::Request) -> &'static str {
         wit::Request::KmsEncrypt(_) => "kms-encrypt",
         wit::Request::KmsDecrypt(_) => "kms-decrypt",
         wit::Request::Now => "now",
+        wit::Request::Random(_) => "random",
+    }
+}
+
+/// Secure random bytes from the operating system (salts); at most 1 KiB per request.
+fn random_bytes(n: u32) -> wit::Response {
+    const MAX: u32 = 1024;
+    if n > MAX {
+        return wit::Response::IoFailed(wit::IoError {
+            kind: wit::ErrorKind::InvalidArgument,
+            message: format!("at most {MAX} random bytes may be requested at once, not {n}"),
+        });
+    }
+    let mut bytes = vec![0; n as usize];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => wit::Response::Data(bytes),
+        Err(e) => wit::Response::IoFailed(wit::IoError {
+            kind: wit::ErrorKind::Unavailable,
+            message: format!("the operating system has no random bytes: {e}"),
+        }),
     }
 }
 

@@ -230,6 +230,16 @@ fn secrets_never_reach_output_or_logs() {
             .never_shows(CANARY);
         }
     }
+    // Syntax errors show the statement, but never a URI's or a password's value.
+    for broken in [
+        format!("CREATE EXTERNAL CONNECTION broken '{}'", uris[0]),
+        format!("ALTER EXTERNAL CONNECTION c0 AS '{}' extra", uris[0]),
+        format!("CREATE USER u WITH PASSWORD '{CANARY}' NONSENSE"),
+    ] {
+        let run = extconn_with(dir.path(), &["-e", &broken], None, &debug);
+        assert!(run.stderr().contains("syntax error"), "{}", run.explain("a syntax error"));
+        run.never_shows(CANARY);
+    }
     let run = extconn(dir.path(), &["-e", "SHOW EXTERNAL CONNECTION c0"]);
     assert!(
         run.stdout().contains("AWS_SECRET_ACCESS_KEY=redacted"),

@@ -165,6 +165,7 @@ impl From<wit::Principal> for model::Principal {
             name: p.name,
             is_role: p.is_role,
             can_login: p.can_login,
+            roles: p.roles,
             member_of: p.member_of,
             admin_of: p.admin_of,
             system_grants: p.system_grants.into_iter().map(Into::into).collect(),
@@ -360,6 +361,7 @@ impl From<model::Request> for wit::Request {
                 Self::KmsDecrypt(wit::KmsRequest { target: target.into(), data })
             }
             R::Now => Self::Now,
+            R::Random(n) => Self::Random(n),
         }
     }
 }

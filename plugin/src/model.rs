@@ -167,6 +167,8 @@ pub struct Principal {
     pub is_role: bool,
     /// May log in.
     pub can_login: bool,
+    /// The roles it is a direct member of.
+    pub roles: Vec<String>,
     /// Every role it belongs to, transitively.
     pub member_of: Vec<String>,
     /// Roles whose membership carries the admin option.
@@ -279,6 +281,8 @@ pub enum Request {
     KmsDecrypt(Target, Vec<u8>),
     /// → `Response::Now`.
     Now,
+    /// → `Response::Data` with this many secure random bytes.
+    Random(u32),
 }
 
 /// A failed request.

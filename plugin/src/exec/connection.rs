@@ -7,7 +7,6 @@ use crate::model::{
     Column, Connection, Grant, GrantObject, Mutation, ObjectMeta, ObjectRef, Outcome, Request,
     Rows, Target, Validation, Value,
 };
-use crate::sql::Statement;
 use crate::uri::{self, Check};
 
 /// The file CREATE writes, lists and reads back, and leaves in place (as CockroachDB does).
@@ -20,28 +19,12 @@ pub const KMS_MARKER: &str = "a CockroachDB cluster has been configured to inter
 
 const DETAILS: &str = "failed to construct External Connection details";
 
-pub(super) fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<Outcome> {
-    match statement {
-        Statement::CreateExternalConnection { if_not_exists, name, uri } => {
-            create(ctx, *if_not_exists, name, uri)
-        }
-        Statement::AlterExternalConnection { if_exists, name, uri } => {
-            alter(ctx, *if_exists, name, uri)
-        }
-        Statement::DropExternalConnection { name } => drop(ctx, name),
-        Statement::ShowCreateExternalConnection { name } => show_create(ctx, Some(name)),
-        Statement::ShowCreateAllExternalConnections => show_create(ctx, None),
-        Statement::ShowExternalConnections => show(ctx, None),
-        Statement::ShowExternalConnection { name } => show(ctx, Some(name)),
-        Statement::CheckExternalConnection { .. } => Err(Error::unsupported(
-            "CHECK EXTERNAL CONNECTION is not available yet in this version of extconn",
-        )
-        .into()),
-        Statement::Other { .. } => unreachable!("Other is passed through by the caller"),
-    }
-}
-
-fn create(ctx: &mut Ctx<'_>, if_not_exists: bool, name: &str, uri: &str) -> Run<Outcome> {
+pub(super) fn create(
+    ctx: &mut Ctx<'_>,
+    if_not_exists: bool,
+    name: &str,
+    uri: &str,
+) -> Run<Outcome> {
     let user = ctx.session.user.clone();
     let [principal, existing, now] = ctx.all([
         Request::ReadPrincipal(user.clone()),
@@ -98,7 +81,7 @@ fn create(ctx: &mut Ctx<'_>, if_not_exists: bool, name: &str, uri: &str) -> Run<
     Ok(Outcome::Command("CREATE EXTERNAL CONNECTION".into()))
 }
 
-fn alter(ctx: &mut Ctx<'_>, if_exists: bool, name: &str, uri: &str) -> Run<Outcome> {
+pub(super) fn alter(ctx: &mut Ctx<'_>, if_exists: bool, name: &str, uri: &str) -> Run<Outcome> {
     let user = ctx.session.user.clone();
     let [principal, existing, grants, now] = ctx.all([
         Request::ReadPrincipal(user.clone()),
@@ -150,7 +133,7 @@ fn alter(ctx: &mut Ctx<'_>, if_exists: bool, name: &str, uri: &str) -> Run<Outco
     Ok(Outcome::Command("ALTER EXTERNAL CONNECTION".into()))
 }
 
-fn drop(ctx: &mut Ctx<'_>, name: &str) -> Run<Outcome> {
+pub(super) fn drop(ctx: &mut Ctx<'_>, name: &str) -> Run<Outcome> {
     let user = ctx.session.user.clone();
     let [principal, grants] = ctx.all([Request::ReadPrincipal(user.clone()), grants_on(name)])?;
     let principal = principal_from(principal, &user)?;
@@ -166,7 +149,7 @@ fn drop(ctx: &mut Ctx<'_>, name: &str) -> Run<Outcome> {
     Ok(Outcome::Command("DROP EXTERNAL CONNECTION".into()))
 }
 
-fn show_create(ctx: &mut Ctx<'_>, name: Option<&str>) -> Run<Outcome> {
+pub(super) fn show_create(ctx: &mut Ctx<'_>, name: Option<&str>) -> Run<Outcome> {
     let user = ctx.session.user.clone();
     let read = match name {
         Some(name) => Request::ReadConnection(name.to_owned()),
@@ -222,7 +205,7 @@ fn show_create(ctx: &mut Ctx<'_>, name: Option<&str>) -> Run<Outcome> {
     }))
 }
 
-fn show(ctx: &mut Ctx<'_>, name: Option<&str>) -> Run<Outcome> {
+pub(super) fn show(ctx: &mut Ctx<'_>, name: Option<&str>) -> Run<Outcome> {
     let user = ctx.session.user.clone();
     let read = match name {
         Some(name) => Request::ReadConnection(name.to_owned()),

@@ -8,8 +8,10 @@
 //! costs far less than the I/O between steps, and no hand-written state machines can drift.
 
 mod connection;
+mod grants;
 mod privilege;
 mod resolve;
+mod roles;
 
 use crate::error::Error;
 use crate::model::{
@@ -190,9 +192,62 @@ pub(crate) fn grants_on(name: &str) -> Request {
 }
 
 fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<StatementResult> {
+    use Statement as S;
     let outcome = match statement {
-        Statement::Other { sql } => crate::model::Outcome::Passthrough(sql.clone()),
-        other => connection::run(ctx, other)?,
+        S::CreateExternalConnection { if_not_exists, name, uri } => {
+            connection::create(ctx, *if_not_exists, name, uri)?
+        }
+        S::AlterExternalConnection { if_exists, name, uri } => {
+            connection::alter(ctx, *if_exists, name, uri)?
+        }
+        S::DropExternalConnection { name } => connection::drop(ctx, name)?,
+        S::ShowCreateExternalConnection { name } => connection::show_create(ctx, Some(name))?,
+        S::ShowCreateAllExternalConnections => connection::show_create(ctx, None)?,
+        S::ShowExternalConnections => connection::show(ctx, None)?,
+        S::ShowExternalConnection { name } => connection::show(ctx, Some(name))?,
+        S::CheckExternalConnection { .. } => {
+            return Err(Error::unsupported(
+                "CHECK EXTERNAL CONNECTION is not available yet in this version of extconn",
+            )
+            .into());
+        }
+        S::CreateRole { is_user, if_not_exists, name, password, login } => {
+            roles::create_role(ctx, *is_user, *if_not_exists, name, password.as_deref(), *login)?
+        }
+        S::DropRole { is_user, if_exists, names } => {
+            roles::drop_roles(ctx, *is_user, *if_exists, names)?
+        }
+        S::GrantRole { roles, members, admin_option } => {
+            roles::membership(ctx, true, roles, members, *admin_option)?
+        }
+        S::RevokeRole { roles, members, admin_option_for } => {
+            roles::membership(ctx, false, roles, members, *admin_option_for)?
+        }
+        S::ShowUsers | S::ShowRoles => roles::show_roles(ctx)?,
+        S::GrantSystem { privileges, grantees, grant_option } => {
+            roles::system(ctx, true, privileges, grantees, *grant_option)?
+        }
+        S::RevokeSystem { privileges, grantees, grant_option_for } => {
+            roles::system(ctx, false, privileges, grantees, *grant_option_for)?
+        }
+        S::ShowSystemGrants { grantees } => roles::show_system_grants(ctx, grantees.as_deref())?,
+        S::GrantOnConnection { privileges, connections, grantees, grant_option } => {
+            grants::grant_or_revoke(ctx, true, privileges, connections, grantees, *grant_option)?
+        }
+        S::RevokeOnConnection { privileges, connections, grantees, grant_option_for } => {
+            grants::grant_or_revoke(
+                ctx,
+                false,
+                privileges,
+                connections,
+                grantees,
+                *grant_option_for,
+            )?
+        }
+        S::ShowGrantsOnConnection { connections, grantees } => {
+            grants::show_grants(ctx, connections, grantees.as_deref())?
+        }
+        S::Other { sql } => crate::model::Outcome::Passthrough(sql.clone()),
     };
     Ok(StatementResult { outcome, notices: std::mem::take(&mut ctx.notices) })
 }

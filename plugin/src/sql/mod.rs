@@ -1,8 +1,10 @@
 //! The statement grammar: which statements extconn owns, and what they say.
 //!
 //! [`parse`] splits a SQL text into statements on `;` and parses each. Statements about external
-//! connections become their own [`Statement`] variant; anything else (`CREATE TABLE`, `SELECT`, …)
-//! is [`Statement::Other`], its text kept for the host's database. A statement that starts like
+//! connections, and the role and privilege statements that govern them (`CREATE USER`, `GRANT …
+//! ON EXTERNAL CONNECTION`, `GRANT SYSTEM`, …), become their own [`Statement`] variant; anything
+//! else (`CREATE TABLE`, `SELECT`, `GRANT … ON TABLE`, …) is [`Statement::Other`], its text kept
+//! for the host's database. A statement that starts like
 //! one of ours (`CREATE EXTERNAL …`) but does not parse is a syntax error in CockroachDB's words,
 //! with the source and a caret in the error's detail.
 //!
@@ -92,6 +94,102 @@ pub enum Statement {
         /// SQL literal (`'2 MiB'`).
         options: Vec<(String, String)>,
     },
+    /// `CREATE USER|ROLE [IF NOT EXISTS] name [[WITH] PASSWORD 'pw' | LOGIN | NOLOGIN …]`
+    CreateRole {
+        /// `CREATE USER` (LOGIN by default) rather than `CREATE ROLE` (NOLOGIN by default).
+        is_user: bool,
+        /// IF NOT EXISTS given.
+        if_not_exists: bool,
+        /// The name (identifier rules: bare lower-cased, quoted kept).
+        name: String,
+        /// `PASSWORD 'pw'` (`PASSWORD NULL` is `None`).
+        password: Option<String>,
+        /// `LOGIN` / `NOLOGIN`, if given.
+        login: Option<bool>,
+    },
+    /// `DROP USER|ROLE [IF EXISTS] a, b`
+    DropRole {
+        /// `DROP USER` rather than `DROP ROLE` (they behave the same).
+        is_user: bool,
+        /// IF EXISTS given.
+        if_exists: bool,
+        /// The names, in order.
+        names: Vec<String>,
+    },
+    /// `GRANT role[, …] TO member[, …] [WITH ADMIN OPTION]`
+    GrantRole {
+        /// Roles granted.
+        roles: Vec<String>,
+        /// Who receives them.
+        members: Vec<String>,
+        /// WITH ADMIN OPTION given.
+        admin_option: bool,
+    },
+    /// `REVOKE [ADMIN OPTION FOR] role[, …] FROM member[, …]`
+    RevokeRole {
+        /// Roles revoked.
+        roles: Vec<String>,
+        /// From whom.
+        members: Vec<String>,
+        /// Only the admin option is revoked.
+        admin_option_for: bool,
+    },
+    /// `SHOW USERS`
+    ShowUsers,
+    /// `SHOW ROLES`
+    ShowRoles,
+    /// `GRANT SYSTEM priv[, …] TO grantee[, …] [WITH GRANT OPTION]`
+    GrantSystem {
+        /// Privilege names, upper-cased, as written (unknown ones are rejected by the executor).
+        privileges: Vec<String>,
+        /// Who receives them.
+        grantees: Vec<String>,
+        /// WITH GRANT OPTION given.
+        grant_option: bool,
+    },
+    /// `REVOKE [GRANT OPTION FOR] SYSTEM priv[, …] FROM grantee[, …]`
+    RevokeSystem {
+        /// Privilege names, upper-cased.
+        privileges: Vec<String>,
+        /// From whom.
+        grantees: Vec<String>,
+        /// Only the grant option is revoked.
+        grant_option_for: bool,
+    },
+    /// `SHOW SYSTEM GRANTS [FOR grantee[, …]]`
+    ShowSystemGrants {
+        /// `FOR …`, if given.
+        grantees: Option<Vec<String>>,
+    },
+    /// `GRANT ALL [PRIVILEGES] | priv[, …] ON EXTERNAL CONNECTION a[, …] TO grantee[, …] [WITH GRANT OPTION]`
+    GrantOnConnection {
+        /// Privilege names, upper-cased (`ALL [PRIVILEGES]` is `["ALL"]`).
+        privileges: Vec<String>,
+        /// Connection names (identifiers only, as in CockroachDB's `name_list`).
+        connections: Vec<String>,
+        /// Who receives them.
+        grantees: Vec<String>,
+        /// WITH GRANT OPTION given.
+        grant_option: bool,
+    },
+    /// `REVOKE [GRANT OPTION FOR] ALL | priv[, …] ON EXTERNAL CONNECTION a[, …] FROM grantee[, …]`
+    RevokeOnConnection {
+        /// Privilege names, upper-cased.
+        privileges: Vec<String>,
+        /// Connection names.
+        connections: Vec<String>,
+        /// From whom.
+        grantees: Vec<String>,
+        /// Only the grant option is revoked.
+        grant_option_for: bool,
+    },
+    /// `SHOW GRANTS ON EXTERNAL CONNECTION a[, …] [FOR grantee[, …]]`
+    ShowGrantsOnConnection {
+        /// Connection names.
+        connections: Vec<String>,
+        /// `FOR …`, if given.
+        grantees: Option<Vec<String>>,
+    },
     /// A statement extconn does not own, for the host's database, as written.
     Other {
         /// The statement's text: from its first token to its last, without the `;`.
@@ -100,8 +198,10 @@ pub enum Statement {
 }
 
 impl Statement {
-    /// The statement as CockroachDB logs it: URIs masked as `'*****'`, names as SQL string
-    /// literals. [`Statement::Other`] comes back unchanged.
+    /// The statement as CockroachDB logs it: URIs and passwords masked as `'*****'`, connection
+    /// names as SQL string literals where the grammar takes a string and as identifiers where it
+    /// takes a name (GRANT, REVOKE, SHOW GRANTS), role names as identifiers, privileges in upper
+    /// case. [`Statement::Other`] comes back unchanged.
     pub fn redacted_sql(&self) -> String {
         const MASK: &str = "'*****'";
         match self {
@@ -134,9 +234,122 @@ impl Statement {
                 }
                 sql
             }
+            Self::CreateRole { is_user, if_not_exists, name, password, login } => {
+                let mut sql = format!(
+                    "CREATE {} {}{}",
+                    if *is_user { "USER" } else { "ROLE" },
+                    if *if_not_exists { "IF NOT EXISTS " } else { "" },
+                    ident(name)
+                );
+                let options: Vec<&str> = [
+                    password.as_ref().map(|_| "PASSWORD '*****'"),
+                    login.map(|login| if login { "LOGIN" } else { "NOLOGIN" }),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if !options.is_empty() {
+                    sql.push_str(&format!(" WITH {}", options.join(" ")));
+                }
+                sql
+            }
+            Self::DropRole { is_user, if_exists, names } => format!(
+                "DROP {} {}{}",
+                if *is_user { "USER" } else { "ROLE" },
+                if *if_exists { "IF EXISTS " } else { "" },
+                idents(names)
+            ),
+            Self::GrantRole { roles, members, admin_option } => format!(
+                "GRANT {} TO {}{}",
+                idents(roles),
+                idents(members),
+                if *admin_option { " WITH ADMIN OPTION" } else { "" }
+            ),
+            Self::RevokeRole { roles, members, admin_option_for } => format!(
+                "REVOKE {}{} FROM {}",
+                if *admin_option_for { "ADMIN OPTION FOR " } else { "" },
+                idents(roles),
+                idents(members)
+            ),
+            Self::ShowUsers => "SHOW USERS".into(),
+            Self::ShowRoles => "SHOW ROLES".into(),
+            Self::GrantSystem { privileges, grantees, grant_option } => format!(
+                "GRANT SYSTEM {} TO {}{}",
+                privilege_list(privileges),
+                idents(grantees),
+                if *grant_option { " WITH GRANT OPTION" } else { "" }
+            ),
+            Self::RevokeSystem { privileges, grantees, grant_option_for } => format!(
+                "REVOKE {}SYSTEM {} FROM {}",
+                if *grant_option_for { "GRANT OPTION FOR " } else { "" },
+                privilege_list(privileges),
+                idents(grantees)
+            ),
+            Self::ShowSystemGrants { grantees } => {
+                format!("SHOW SYSTEM GRANTS{}", for_grantees(grantees.as_deref()))
+            }
+            Self::GrantOnConnection { privileges, connections, grantees, grant_option } => {
+                format!(
+                    "GRANT {} ON EXTERNAL CONNECTION {} TO {}{}",
+                    privilege_list(privileges),
+                    idents(connections),
+                    idents(grantees),
+                    if *grant_option { " WITH GRANT OPTION" } else { "" }
+                )
+            }
+            Self::RevokeOnConnection { privileges, connections, grantees, grant_option_for } => {
+                format!(
+                    "REVOKE {}{} ON EXTERNAL CONNECTION {} FROM {}",
+                    if *grant_option_for { "GRANT OPTION FOR " } else { "" },
+                    privilege_list(privileges),
+                    idents(connections),
+                    idents(grantees)
+                )
+            }
+            Self::ShowGrantsOnConnection { connections, grantees } => format!(
+                "SHOW GRANTS ON EXTERNAL CONNECTION {}{}",
+                idents(connections),
+                for_grantees(grantees.as_deref())
+            ),
             Self::Other { sql } => sql.clone(),
         }
     }
+}
+
+/// `name` as a SQL identifier: bare when it reads back as itself (a plain lower-case word that
+/// is not reserved), otherwise in double quotes with each `"` doubled.
+pub fn ident(name: &str) -> String {
+    let plain = name.starts_with(|ch: char| ch.is_ascii_lowercase() || ch == '_')
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_$".contains(ch))
+        && !parser::is_reserved(name);
+    if plain { name.to_owned() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+}
+
+/// Names as a comma-separated list of identifiers.
+fn idents(names: &[String]) -> String {
+    names.iter().map(|name| ident(name)).collect::<Vec<_>>().join(", ")
+}
+
+/// ` FOR a, b`, or nothing.
+fn for_grantees(grantees: Option<&[String]>) -> String {
+    grantees.map(|grantees| format!(" FOR {}", idents(grantees))).unwrap_or_default()
+}
+
+/// Upper-cased privilege names as they read back: bare when a plain word the grammar takes as a
+/// privilege, otherwise quoted (the parser upper-cases quoted privileges too).
+fn privilege_list(privileges: &[String]) -> String {
+    if privileges == ["ALL"] {
+        return "ALL".into();
+    }
+    let privilege = |name: &String| {
+        let plain = name.starts_with(|ch: char| ch.is_ascii_uppercase() || ch == '_')
+            && name.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '_')
+            && parser::is_privilege_word(&name.to_ascii_lowercase());
+        if plain { name.clone() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    };
+    privileges.iter().map(privilege).collect::<Vec<_>>().join(", ")
 }
 
 /// `value` as a standard SQL string literal: in single quotes, each `'` doubled.
@@ -178,6 +391,16 @@ enum ParseError {
     /// `''` or `""` as a connection name.
     #[error("external connection name cannot be empty")]
     EmptyName,
+    /// `''` or `""` as a role or user name.
+    #[error("role name cannot be empty")]
+    EmptyRoleName,
+    /// Valid CockroachDB that extconn does not implement (`CREATE USER … CREATEROLE`, …).
+    #[error("{what} is not supported")]
+    Unsupported { what: String, detail: String },
+    /// A role option given twice, or with its opposite (CockroachDB's texts, raised after
+    /// parsing there, so without `at or near`).
+    #[error("{message}")]
+    RoleOptions { message: &'static str, detail: String },
     /// Over [`MAX_SQL_BYTES`].
     #[error("SQL text of {bytes} bytes is over the limit of {MAX_SQL_BYTES} bytes (1 MiB)")]
     TooLong { bytes: usize },
@@ -196,11 +419,13 @@ impl From<ParseError> for Error {
     fn from(error: ParseError) -> Self {
         let message = error.to_string();
         match error {
-            ParseError::Syntax { detail, .. } | ParseError::Lexical { detail, .. } => {
-                Error::syntax(message).with_detail(detail)
+            ParseError::Syntax { detail, .. }
+            | ParseError::Lexical { detail, .. }
+            | ParseError::RoleOptions { detail, .. } => Error::syntax(message).with_detail(detail),
+            ParseError::Placeholder { detail } | ParseError::Unsupported { detail, .. } => {
+                Error::unsupported(message).with_detail(detail)
             }
-            ParseError::Placeholder { detail } => Error::unsupported(message).with_detail(detail),
-            ParseError::EmptyName => Error::invalid(message),
+            ParseError::EmptyName | ParseError::EmptyRoleName => Error::invalid(message),
             ParseError::TooLong { .. }
             | ParseError::TooManyStatements
             | ParseError::TooManyTokens => Error::limit(message),
