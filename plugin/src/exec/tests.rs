@@ -258,3 +258,121 @@ fn a_host_that_answers_the_wrong_count_gets_an_internal_error() {
     }
     assert_eq!(script.resume(Vec::new()), Step::End);
 }
+
+mod resolving {
+    use super::super::{ResolveInput, resolve};
+    use crate::model::{Connection, ConnectionType, Grant, GrantObject, Principal, Purpose};
+
+    fn connection(name: &str, uri: &str, connection_type: ConnectionType) -> Connection {
+        Connection {
+            name: name.into(),
+            connection_type,
+            provider: "nodelocal".into(),
+            uri: uri.into(),
+            owner: "root".into(),
+            created: 0,
+            updated: 0,
+            version: 1,
+        }
+    }
+
+    fn input(
+        uri: &str,
+        purpose: Purpose,
+        user: &str,
+        connection: Option<Connection>,
+        usage: bool,
+    ) -> ResolveInput {
+        let grants = if usage {
+            vec![Grant {
+                object: GrantObject::Connection("conn".into()),
+                grantee: "team".into(),
+                privilege: "USAGE".into(),
+                grantable: false,
+            }]
+        } else {
+            Vec::new()
+        };
+        let principal =
+            Principal { name: user.into(), member_of: vec!["team".into()], ..Default::default() };
+        ResolveInput { uri: uri.into(), purpose, principal, connection, grants }
+    }
+
+    #[test]
+    fn usage_type_and_subpath() {
+        let storage = || {
+            Some(connection(
+                "conn",
+                "nodelocal://1/foo?COCKROACH_LOCALITY=a",
+                ConnectionType::Storage,
+            ))
+        };
+        // (uri, purpose, usage through a role, connection, expected path or error)
+        let rows: Vec<(&str, Purpose, bool, Option<Connection>, Result<&str, &str>)> = vec![
+            ("external://conn/cluster", Purpose::Storage, true, storage(), Ok("foo/cluster")),
+            ("external://conn/a/../b//c/", Purpose::Storage, true, storage(), Ok("foo/b/c")),
+            ("external://conn", Purpose::Storage, true, storage(), Ok("foo")),
+            ("external://conn/ignored", Purpose::ChangefeedSink, true, storage(), Ok("foo")),
+            (
+                "external://conn/x",
+                Purpose::Storage,
+                false,
+                storage(),
+                Err("user alice does not have USAGE privilege on external_connection conn"),
+            ),
+            // USAGE is checked before the connection is loaded.
+            (
+                "external://conn/x",
+                Purpose::Storage,
+                false,
+                None,
+                Err("user alice does not have USAGE privilege on external_connection conn"),
+            ),
+            (
+                "external://conn/x",
+                Purpose::Storage,
+                true,
+                None,
+                Err(
+                    "failed to load external connection object: external connection with name conn does not exist",
+                ),
+            ),
+            (
+                "external://conn",
+                Purpose::Kms,
+                true,
+                storage(),
+                Err("KMS cannot use object of type STORAGE"),
+            ),
+            (
+                "external:///x",
+                Purpose::Storage,
+                true,
+                storage(),
+                Err(
+                    "host component of an external URI must refer to an existing External Connection object: external:///x",
+                ),
+            ),
+            ("nodelocal://1/direct/path", Purpose::Storage, false, None, Ok("direct/path")),
+        ];
+        for (uri, purpose, usage, conn, expected) in rows {
+            let got = resolve(&input(uri, purpose, "alice", conn, usage));
+            match (expected, got) {
+                (Ok(path), Ok(target)) => {
+                    assert_eq!(target.path, path, "{uri}");
+                    assert_eq!(target.user, "alice", "{uri}");
+                }
+                (Err(message), Err(e)) => assert_eq!(e.message, message, "{uri}"),
+                (expected, got) => panic!("{uri}: expected {expected:?}, got {got:?}"),
+            }
+        }
+        let kms = Some(connection(
+            "conn",
+            "gcp-kms:///projects/p/locations/l/keyRings/r/cryptoKeys/k?AUTH=implicit",
+            ConnectionType::Kms,
+        ));
+        let e =
+            resolve(&input("external://conn", Purpose::Storage, "alice", kms, true)).unwrap_err();
+        assert_eq!(e.message, "STORAGE cannot use object of type KMS");
+    }
+}
