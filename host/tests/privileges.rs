@@ -483,7 +483,7 @@ fn concurrent_sessions_never_see_half_a_statement() {
     while !(granter.is_finished() && revoker.is_finished()) {
         let grants = rows(&mut host, &root(), "SHOW GRANTS ON EXTERNAL CONNECTION c FOR a, b");
         // Each statement touches four rows at once: all of them or none.
-        assert!(grants.len() == 0 || grants.len() == 4, "half a statement is visible: {grants:?}");
+        assert!(grants.is_empty() || grants.len() == 4, "half a statement is visible: {grants:?}");
         seen.insert(grants.len());
     }
     granter.join().unwrap();

@@ -151,6 +151,22 @@ fn running_out_of_time_fails_one_statement_not_the_runtime() {
     let e = err(&mut host, &root(), &long);
     assert_eq!((e.kind, e.sqlstate.as_str()), (ErrorKind::Internal, "XX000"), "{e:?}");
     assert_eq!(e.message, "the extconn component failed: a call ran longer than its 1ms deadline");
-    let results = ok(&mut host, &root(), "SHOW EXTERNAL CONNECTIONS");
-    assert_eq!(results.len(), 1);
+    // The runtime is not poisoned: later statements get fresh instances. A small statement can
+    // itself overrun a 1 ms deadline on a loaded machine, so it may take a few tries — but the
+    // only failure allowed is that same deadline.
+    let mut succeeded = false;
+    for _ in 0..20 {
+        let results = host.execute(&root(), "SHOW EXTERNAL CONNECTIONS");
+        match &results.last().expect("one result").outcome {
+            Ok(_) => {
+                succeeded = true;
+                break;
+            }
+            Err(e) => assert_eq!(
+                e.message,
+                "the extconn component failed: a call ran longer than its 1ms deadline"
+            ),
+        }
+    }
+    assert!(succeeded, "no statement succeeded after the deadline trap");
 }

@@ -308,7 +308,9 @@ mod resolving {
             ))
         };
         // (uri, purpose, usage through a role, connection, expected path or error)
-        let rows: Vec<(&str, Purpose, bool, Option<Connection>, Result<&str, &str>)> = vec![
+        type Row =
+            (&'static str, Purpose, bool, Option<Connection>, Result<&'static str, &'static str>);
+        let rows: Vec<Row> = vec![
             ("external://conn/cluster", Purpose::Storage, true, storage(), Ok("foo/cluster")),
             ("external://conn/a/../b//c/", Purpose::Storage, true, storage(), Ok("foo/b/c")),
             ("external://conn", Purpose::Storage, true, storage(), Ok("foo")),
