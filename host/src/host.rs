@@ -54,7 +54,7 @@ impl Host {
             .enable_all()
             .build()
             .map_err(HostError::Tokio)?;
-        let providers = Arc::new(providers::Config { data_dir: data_dir.to_owned() });
+        let providers = Arc::new(provider_config(data_dir));
         Ok(Self { runtime, io: Io { catalog, providers, tokio } })
     }
 
@@ -384,6 +384,23 @@ fn now_micros() -> i64 {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Overrides GCS's endpoint (`gs://` URIs have none): an emulator or a private endpoint.
+pub const GCS_ENDPOINT_VAR: &str = "EXTCONN_GCS_ENDPOINT";
+/// Overrides Azure Blob Storage's endpoint (azure URIs have none); see
+/// [`providers::Config::azure_blob_endpoint`].
+pub const AZURE_BLOB_ENDPOINT_VAR: &str = "EXTCONN_AZURE_BLOB_ENDPOINT";
+
+/// The providers' configuration: `data_dir`, and the cloud endpoint overrides from the host's
+/// environment ([`GCS_ENDPOINT_VAR`], [`AZURE_BLOB_ENDPOINT_VAR`]), never from a URI.
+pub fn provider_config(data_dir: &Path) -> providers::Config {
+    let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
+    providers::Config {
+        data_dir: data_dir.to_owned(),
+        gcs_endpoint: var(GCS_ENDPOINT_VAR),
+        azure_blob_endpoint: var(AZURE_BLOB_ENDPOINT_VAR),
+    }
 }
 
 /// The default data directory, `./extconn-data`.

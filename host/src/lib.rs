@@ -53,7 +53,9 @@ pub mod output;
 pub mod runtime;
 
 pub use catalog::{Catalog, CatalogError};
-pub use host::{Host, HostError, default_data_dir};
+pub use host::{
+    AZURE_BLOB_ENDPOINT_VAR, GCS_ENDPOINT_VAR, Host, HostError, default_data_dir, provider_config,
+};
 pub use model::{
     Column, ErrorKind, Outcome, ParamInfo, Rows, Session, SqlError, StatementResult, UriInfo,
     Validation, Value,

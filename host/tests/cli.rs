@@ -192,11 +192,17 @@ fn database_sql_is_not_run_yet() {
 #[test]
 fn secrets_never_reach_output_or_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let debug = [("RUST_LOG", "trace")];
+    // Cloud targets go to a loopback port nothing listens on: no test reaches a real cloud.
+    let debug = [
+        ("RUST_LOG", "trace"),
+        ("EXTCONN_GCS_ENDPOINT", "http://127.0.0.1:9"),
+        ("EXTCONN_AZURE_BLOB_ENDPOINT", "http://127.0.0.1:9"),
+    ];
     // One URI per way a secret can be given; every one carries the canary.
     let uris = [
         format!(
-            "s3://bucket/p?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY={CANARY}&AWS_SESSION_TOKEN=t{CANARY}"
+            "s3://bucket/p?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY={CANARY}&AWS_SESSION_TOKEN=t{CANARY}\
+             &AWS_ENDPOINT=http://127.0.0.1:9&AWS_USE_PATH_STYLE=true"
         ),
         format!("gs://bucket/p?AUTH=specified&BEARER_TOKEN={CANARY}"),
         format!("kafka://localhost:9092?sasl_enabled=true&sasl_user=u&sasl_password={CANARY}"),

@@ -130,12 +130,23 @@ fn nodelocal_on_another_node_is_a_clear_error() {
 }
 
 #[test]
-fn other_providers_are_not_available_and_secrets_stay_hidden() {
+fn unreachable_storage_fails_and_secrets_stay_hidden() {
     let (mut host, _dir) = host();
-    let uri = format!("s3://bucket/path?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY={CANARY}");
+    // A loopback port nothing listens on: no test ever reaches a real cloud.
+    let uri = format!(
+        "s3://bucket/path?AWS_ACCESS_KEY_ID=id&AWS_SECRET_ACCESS_KEY={CANARY}\
+         &AWS_ENDPOINT=http://127.0.0.1:9&AWS_USE_PATH_STYLE=true"
+    );
     let e = err(&mut host, &root(), &format!("CREATE EXTERNAL CONNECTION s3 AS '{uri}'"));
-    assert!(e.message.contains("storage provider s3 is not available yet"), "{e:?}");
+    assert!(
+        e.message.contains("s3://bucket/path/crdb_external_storage_location: put failed"),
+        "{e:?}"
+    );
     assert!(!format!("{e:?}").contains(CANARY), "{e:?}");
+    assert_eq!(host.catalog().read_connection("s3").unwrap(), None);
+
+    let e = err(&mut host, &root(), "CREATE EXTERNAL CONNECTION u AS 'userfile:///path'");
+    assert!(e.message.contains("storage provider userfile is not available yet"), "{e:?}");
 
     let parse_only = Session { validation: Validation::ParseOnly, ..root() };
     ok(&mut host, &parse_only, &format!("CREATE EXTERNAL CONNECTION s3 AS '{uri}'"));

@@ -70,6 +70,24 @@ pub enum Error {
         /// The object's display form.
         location: String,
     },
+    /// The bucket (or Azure container) itself does not exist.
+    #[error("{location}: {operation} failed: the bucket or container does not exist")]
+    NoBucket {
+        /// The object's display form.
+        location: String,
+        /// `put`, `get`, `list` or `delete`.
+        operation: &'static str,
+    },
+    /// Nothing answers at the service's address (stopped, or the wrong endpoint).
+    #[error("{location}: {operation} failed: cannot connect to the service: {cause}")]
+    Unreachable {
+        /// The object's display form.
+        location: String,
+        /// `put`, `get`, `list` or `delete`.
+        operation: &'static str,
+        /// The connection error, e.g. `Connection refused (os error 111)`.
+        cause: String,
+    },
     /// Permission denied by the filesystem or the service.
     #[error("{location}: permission denied")]
     PermissionDenied {
@@ -90,6 +108,47 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// A parameter the component accepts that this provider cannot honour.
+    #[error("{location}: {name} is not supported by extconn's {provider} provider: {reason}")]
+    UnsupportedParameter {
+        /// The target's display form.
+        location: String,
+        /// `s3`, `gs` or `azure`.
+        provider: &'static str,
+        /// The parameter's name.
+        name: &'static str,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+    /// A parameter whose value (never shown: it may be a secret) cannot be used.
+    #[error("{location}: {name} {reason}")]
+    InvalidParameter {
+        /// The target's display form.
+        location: String,
+        /// The parameter's name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The cloud client could not be built from the target's parameters.
+    #[error("{location}: cannot configure the {provider} client")]
+    Configure {
+        /// The target's display form.
+        location: String,
+        /// `s3`, `gs` or `azure`.
+        provider: &'static str,
+        /// The builder's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// An error whose text held one of the target's secrets, which is shown as `redacted`.
+    #[error("{message}")]
+    Redacted {
+        /// What the original error's kind was.
+        kind: ErrorKind,
+        /// The original message with every secret replaced.
+        message: String,
+    },
     /// The local directory backing the store could not be prepared.
     #[error("{location}: cannot prepare local directory")]
     LocalDir {
@@ -108,8 +167,13 @@ impl Error {
             Self::UnsupportedStorage { .. }
             | Self::UnsupportedKms { .. }
             | Self::UnsupportedSink { .. } => ErrorKind::Unsupported,
-            Self::NoSuchNode { .. } | Self::InvalidKey { .. } => ErrorKind::InvalidArgument,
-            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::UnsupportedParameter { .. } => ErrorKind::Unsupported,
+            Self::NoSuchNode { .. }
+            | Self::InvalidKey { .. }
+            | Self::InvalidParameter { .. }
+            | Self::Configure { .. } => ErrorKind::InvalidArgument,
+            Self::Redacted { kind, .. } => *kind,
+            Self::NotFound { .. } | Self::NoBucket { .. } => ErrorKind::NotFound,
             Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
             Self::Store { source, .. } => match source {
                 object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
@@ -118,6 +182,7 @@ impl Error {
                 object_store::Error::InvalidPath { .. } => ErrorKind::InvalidArgument,
                 _ => ErrorKind::Unavailable,
             },
+            Self::Unreachable { .. } => ErrorKind::Unavailable,
             Self::LocalDir { source, .. } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Unavailable,
@@ -137,6 +202,20 @@ impl Error {
         message
     }
 
+    /// This error, or, when its message contains one of `secrets`, a [`Error::Redacted`] copy
+    /// with every secret replaced: a service may echo a credential back in its error body.
+    pub(crate) fn redact(self, secrets: &[String]) -> Self {
+        let message = self.message();
+        if !secrets.iter().any(|s| !s.is_empty() && message.contains(s.as_str())) {
+            return self;
+        }
+        let message = secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(message, |m, secret| m.replace(secret.as_str(), "redacted"));
+        Self::Redacted { kind: self.kind(), message }
+    }
+
     /// Classifies an object_store error for the object at `location`.
     pub(crate) fn from_store(
         location: String,
@@ -144,6 +223,12 @@ impl Error {
         source: object_store::Error,
     ) -> Self {
         match source {
+            // A write cannot miss its object, only its bucket; Azure lists a missing container
+            // as a generic error.
+            object_store::Error::NotFound { .. } if operation == "put" => {
+                Self::NoBucket { location, operation }
+            }
+            source if names_missing_bucket(&source) => Self::NoBucket { location, operation },
             object_store::Error::NotFound { .. } => Self::NotFound { location },
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => {
@@ -152,22 +237,56 @@ impl Error {
             source if io_kind(&source) == Some(std::io::ErrorKind::PermissionDenied) => {
                 Self::PermissionDenied { location, source }
             }
+            // The HTTP client's chain repeats itself at every level: name the cause once.
+            source if io_kind(&source).is_some_and(unreachable) => {
+                let cause = io_error(&source).map(ToString::to_string).unwrap_or_default();
+                Self::Unreachable { location, operation, cause }
+            }
             source => Self::Store { location, operation, source },
         }
     }
 }
 
+/// Whether a not-found error's text carries S3's, GCS's or Azure's missing-bucket code.
+pub(crate) fn names_missing_bucket(error: &object_store::Error) -> bool {
+    let text = format!("{error:?}");
+    ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]
+        .iter()
+        .any(|code| text.contains(code))
+}
+
 /// The kind of the first `std::io::Error` in the chain, if any: the local store wraps
 /// permission errors in a generic error.
 fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    io_error(error).map(std::io::Error::kind)
+}
+
+/// The first `std::io::Error` in the chain.
+fn io_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
     let mut source = Some(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
+            return Some(io);
         }
         source = cause.source();
     }
     None
+}
+
+/// Whether an I/O error means nothing answered at the address.
+fn unreachable(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::TimedOut
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::AddrNotAvailable
+    )
 }
 
 #[cfg(test)]
@@ -210,5 +329,20 @@ mod tests {
             assert_eq!(err.kind(), kind, "{shown}");
             assert!(err.message().starts_with("nodelocal://1/a/k"), "{}", err.message());
         }
+    }
+
+    #[test]
+    fn secrets_in_messages_are_redacted() {
+        let source = object_store::Error::PermissionDenied {
+            path: "p".into(),
+            source: "<Token>CANARY-TOKEN</Token>".into(),
+        };
+        let err = Error::from_store("s3://b/k".into(), "get", source)
+            .redact(&["CANARY-TOKEN".into(), String::new()]);
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied);
+        assert!(!err.message().contains("CANARY"), "{}", err.message());
+        assert!(err.message().contains("<Token>redacted</Token>"), "{}", err.message());
+        let plain = Error::NotFound { location: "s3://b/k".into() }.redact(&["zzz".into()]);
+        assert!(matches!(plain, Error::NotFound { .. }));
     }
 }

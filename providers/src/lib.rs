@@ -6,15 +6,16 @@
 //! `put`, `get`, `list` and `delete`, with keys relative to the target's path.
 //!
 //! Implemented so far: `nodelocal://1/…` and `nodelocal://self/…`, stored under
-//! `<data-dir>/extern/`. Every other storage scheme, every KMS and every changefeed sink answers
-//! an [`Error`] of kind [`ErrorKind::Unsupported`].
+//! `<data-dir>/extern/`; `s3://`, `gs://` and `azure-blob://` (with its aliases `azure://` and
+//! `azure-storage://`) through object_store's cloud clients. Every other storage scheme, every
+//! KMS and every changefeed sink answers an [`Error`] of kind [`ErrorKind::Unsupported`].
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use extconn_providers::{storage, Config, Target};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = Config { data_dir: dir.path().to_owned() };
+//! let config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
 //! let target = Target::new("nodelocal", "1", "backups/daily");
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! runtime.block_on(async {
@@ -38,11 +39,19 @@ use std::path::PathBuf;
 
 pub use error::{Error, ErrorKind};
 
-/// Where the providers keep local state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the providers keep local state, and the host's overrides of cloud endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     /// The host's data directory; `nodelocal` lives under `<data_dir>/extern`.
     pub data_dir: PathBuf,
+    /// GCS's JSON API base URL instead of `https://storage.googleapis.com` (an emulator, a
+    /// private endpoint). `gs://` URIs have no endpoint parameter: only the host sets this.
+    pub gcs_endpoint: Option<String>,
+    /// Azure Blob Storage's service URL instead of `https://<account>.blob.<cloud suffix>`:
+    /// `{account}` in it is replaced by the account name, otherwise the account is appended as
+    /// the first path segment (`http://127.0.0.1:10000` → `…/devstoreaccount1`, as Azurite
+    /// wants). Only the host sets this, never a URI.
+    pub azure_blob_endpoint: Option<String>,
 }
 
 /// A location the component resolved, to be opened by a provider.

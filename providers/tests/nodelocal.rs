@@ -9,7 +9,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn config(dir: &tempfile::TempDir) -> Config {
-    Config { data_dir: dir.path().to_owned() }
+    Config { data_dir: dir.path().to_owned(), ..Config::default() }
 }
 
 #[test]
@@ -22,6 +22,13 @@ fn nodelocal_passes_the_conformance_suite() {
     }
     let root = storage::open(&config(&dir), &Target::new("nodelocal", "1", "")).unwrap();
     runtime().block_on(conformance::put_get_delete_list(&root));
+}
+
+#[test]
+fn nodelocal_writes_large_objects_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = storage::open(&config(&dir), &Target::new("nodelocal", "1", "big")).unwrap();
+    runtime().block_on(conformance::large_object(&location, 40 << 20));
 }
 
 #[test]
@@ -60,12 +67,12 @@ fn other_schemes_are_unsupported_and_never_echo_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir);
     let secret = "CANARY-SECRET-4f1c";
-    let mut target = Target::new("s3", "bucket", "path");
-    target.uri = format!("s3://bucket/path?AWS_SECRET_ACCESS_KEY={secret}");
+    let mut target = Target::new("userfile", "", "path");
+    target.uri = format!("userfile:///path?AWS_SECRET_ACCESS_KEY={secret}");
     target.params = vec![("AWS_SECRET_ACCESS_KEY".into(), secret.into())];
     let err = storage::open(&config, &target).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(err.message(), "storage provider s3 is not available yet");
+    assert_eq!(err.message(), "storage provider userfile is not available yet");
     assert!(!format!("{target:?}").contains(secret));
 
     let mut kms_target = Target::new("aws-kms", "", "key");

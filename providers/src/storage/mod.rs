@@ -3,22 +3,41 @@
 //! A new scheme is one module here with an `open(config, target) -> Result<Location, Error>`,
 //! and one line in [`open`].
 
+mod azure;
+mod cloud;
+mod gs;
 mod nodelocal;
+mod s3;
 
 use std::sync::Arc;
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    Attributes, ObjectStore, ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload,
+    WriteMultipart,
+};
 
+use crate::error::names_missing_bucket;
 use crate::{Config, Error, ObjectMeta, Target};
+
+/// Objects larger than this are written by multipart upload.
+pub const MULTIPART_THRESHOLD: usize = 16 << 20;
+/// The size of each part of a multipart upload (S3's minimum is 5 MiB).
+const PART_SIZE: usize = 8 << 20;
+/// Parts of one upload in flight at once.
+const PART_CONCURRENCY: usize = 4;
 
 /// Opens the storage `target` names.
 ///
-/// Every scheme other than `nodelocal` answers [`Error::UnsupportedStorage`] for now.
+/// Every scheme other than `nodelocal`, `s3`, `gs` and the `azure` ones answers
+/// [`Error::UnsupportedStorage`] for now.
 pub fn open(config: &Config, target: &Target) -> Result<Location, Error> {
     match target.scheme.as_str() {
         "nodelocal" => nodelocal::open(config, target),
+        "s3" => s3::open(config, target),
+        "gs" => gs::open(config, target),
+        "azure" | "azure-blob" | "azure-storage" => azure::open(config, target),
         scheme => Err(Error::UnsupportedStorage { scheme: scheme.to_owned() }),
     }
 }
@@ -31,37 +50,85 @@ pub struct Location {
     base: String,
     /// `scheme://host/path` for messages.
     display: String,
+    /// Attributes of every written object (S3's storage class).
+    attributes: Attributes,
+    /// The target's secret parameter values, never to appear in an error.
+    secrets: Vec<String>,
 }
 
 impl Location {
     /// A location at `base` (no leading or trailing `/`) inside `store`, shown as `display`.
     pub(crate) fn new(store: Arc<dyn ObjectStore>, base: &str, display: String) -> Self {
-        Self { store, base: base.trim_matches('/').to_owned(), display }
+        Self {
+            store,
+            base: base.trim_matches('/').to_owned(),
+            display,
+            attributes: Attributes::new(),
+            secrets: Vec::new(),
+        }
     }
 
-    /// Writes `data` at `key`, replacing what was there.
+    /// The same location, scrubbing `secrets` from its errors.
+    pub(crate) fn with_secrets(mut self, secrets: Vec<String>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The same location, writing every object with `attributes`.
+    pub(crate) fn with_attributes(mut self, attributes: Attributes) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// Writes `data` at `key`, replacing what was there. Objects over [`MULTIPART_THRESHOLD`]
+    /// bytes go up in parts, several at once.
     pub async fn put(&self, key: &str, data: Vec<u8>) -> Result<(), Error> {
         let path = self.path(key)?;
-        self.store
-            .put(&path, PutPayload::from(data))
-            .await
-            .map(drop)
-            .map_err(|e| Error::from_store(self.show(key), "put", e))
+        let attributes = self.attributes.clone();
+        let result = if data.len() <= MULTIPART_THRESHOLD {
+            let options = PutOptions { attributes, ..PutOptions::default() };
+            self.store.put_opts(&path, PutPayload::from(data), options).await.map(drop)
+        } else {
+            self.put_multipart(&path, data, attributes).await
+        };
+        result.map_err(|e| self.fail(key, "put", e))
+    }
+
+    async fn put_multipart(
+        &self,
+        path: &Path,
+        data: Vec<u8>,
+        attributes: Attributes,
+    ) -> object_store::Result<()> {
+        let options = PutMultipartOptions { attributes, ..PutMultipartOptions::default() };
+        let upload = self.store.put_multipart_opts(path, options).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let data = bytes::Bytes::from(data);
+        for start in (0..data.len()).step_by(PART_SIZE) {
+            if let Err(e) = writer.wait_for_capacity(PART_CONCURRENCY).await {
+                // Best effort: the store's own error is the one worth reporting.
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+            writer.put(data.slice(start..(start + PART_SIZE).min(data.len())));
+        }
+        writer.finish().await.map(drop)
     }
 
     /// Reads the object at `key`; a missing object is [`Error::NotFound`].
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, Error> {
         let path = self.path(key)?;
         let result = async { self.store.get(&path).await?.bytes().await }.await;
-        result.map(|bytes| bytes.to_vec()).map_err(|e| Error::from_store(self.show(key), "get", e))
+        result.map(|bytes| bytes.to_vec()).map_err(|e| self.fail(key, "get", e))
     }
 
     /// Deletes the object at `key`; a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), Error> {
         let path = self.path(key)?;
         match self.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(Error::from_store(self.show(key), "delete", e)),
+            Ok(()) => Ok(()),
+            Err(e @ object_store::Error::NotFound { .. }) if !names_missing_bucket(&e) => Ok(()),
+            Err(e) => Err(self.fail(key, "delete", e)),
         }
     }
 
@@ -84,9 +151,11 @@ impl Location {
         let dir_path = self.path(dir)?;
         let listed: Vec<object_store::ObjectMeta> =
             self.store.list(Some(&dir_path)).try_collect().await.or_else(|e| match e {
-                // A location nothing was ever written to lists as empty.
-                object_store::Error::NotFound { .. } => Ok(Vec::new()),
-                e => Err(Error::from_store(self.show(prefix), "list", e)),
+                // A location nothing was ever written to lists as empty; a missing bucket does not.
+                e @ object_store::Error::NotFound { .. } if !names_missing_bucket(&e) => {
+                    Ok(Vec::new())
+                }
+                e => Err(self.fail(prefix, "list", e)),
             })?;
         let mut out: Vec<ObjectMeta> = Vec::new();
         for meta in listed {
@@ -128,6 +197,11 @@ impl Location {
             return Some(location.to_owned());
         }
         location.strip_prefix(self.base.as_str())?.strip_prefix('/').map(str::to_owned)
+    }
+
+    /// A failed `operation` on `key`, classified, with no secret in its text.
+    fn fail(&self, key: &str, operation: &'static str, source: object_store::Error) -> Error {
+        Error::from_store(self.show(key), operation, source).redact(&self.secrets)
     }
 
     /// `scheme://host/path/key` for messages.
