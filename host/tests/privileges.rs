@@ -54,6 +54,7 @@ fn every_statement_against_every_kind_of_principal() {
     let create = "only users with the EXTERNALCONNECTION system privilege are allowed to CREATE EXTERNAL CONNECTION";
     let system = "user {u} missing WITH GRANT OPTION privilege on EXTERNALCONNECTION";
     let createrole = "user {u} does not have CREATEROLE privilege";
+    let admin_option = "{u} must have admin option on role \"team\"";
     // One row per statement; one cell per principal, in PRINCIPALS order.
     let matrix: Vec<(&str, [Expect; 7])> = vec![
         ("SHOW EXTERNAL CONNECTION conn", [Fine, Fine, Fine, Fine, Fine, Fine, Denied(usage)]),
@@ -166,6 +167,9 @@ fn every_statement_against_every_kind_of_principal() {
             // DROP USER grantee needs its grant gone first, so that the privilege is what fails.
             if sql.starts_with("DROP USER") {
                 ok(&mut host, &root(), "REVOKE ALL ON EXTERNAL CONNECTION conn FROM grantee");
+            }
+            if sql.starts_with("DROP ROLE") {
+                ok(&mut host, &root(), "REVOKE ALL ON EXTERNAL CONNECTION conn FROM team");
             }
             let results = host.execute(&as_user(user), sql);
             let got = &results.last().expect("one result").outcome;
