@@ -56,108 +56,29 @@ fn every_statement_against_every_kind_of_principal() {
     let createrole = "user {u} does not have CREATEROLE privilege";
     let admin_option = "{u} must have admin option on role \"team\"";
     // One row per statement; one cell per principal, in PRINCIPALS order.
+    #[rustfmt::skip]
     let matrix: Vec<(&str, [Expect; 7])> = vec![
         ("SHOW EXTERNAL CONNECTION conn", [Fine, Fine, Fine, Fine, Fine, Fine, Denied(usage)]),
-        (
-            "SHOW EXTERNAL CONNECTIONS",
-            [
-                RowCount(1),
-                RowCount(1),
-                RowCount(1),
-                RowCount(1),
-                RowCount(1),
-                RowCount(1),
-                RowCount(0),
-            ],
-        ),
-        (
-            "SHOW CREATE EXTERNAL CONNECTION conn",
-            [Fine, Fine, Fine, Denied(view), Denied(view), Denied(view), Denied(view)],
-        ),
-        (
-            "ALTER EXTERNAL CONNECTION conn AS 'nodelocal://1/conn2'",
-            [Fine, Fine, Fine, Fine, Denied(update), Fine, Denied(update)],
-        ),
-        (
-            "DROP EXTERNAL CONNECTION conn",
-            [Fine, Fine, Fine, Fine, Denied(drop), Fine, Denied(drop)],
-        ),
-        (
-            "GRANT USAGE ON EXTERNAL CONNECTION conn TO stranger",
-            [
-                Fine,
-                Fine,
-                Denied(grant_option),
-                Fine,
-                Denied(grant_option),
-                Denied(grant_option),
-                Denied(grant_option),
-            ],
-        ),
-        (
-            "REVOKE USAGE ON EXTERNAL CONNECTION conn FROM grantee",
-            [
-                Fine,
-                Fine,
-                Denied(grant_option),
-                Fine,
-                Denied(grant_option),
-                Denied(grant_option),
-                Denied(grant_option),
-            ],
-        ),
-        (
-            "CREATE EXTERNAL CONNECTION other AS 'nodelocal://1/other'",
-            [Fine, Fine, Fine, Denied(create), Denied(create), Denied(create), Denied(create)],
-        ),
-        (
-            "GRANT SYSTEM EXTERNALCONNECTION TO stranger",
-            [
-                Fine,
-                Fine,
-                Denied(system),
-                Denied(system),
-                Denied(system),
-                Denied(system),
-                Denied(system),
-            ],
-        ),
-        (
-            "CREATE USER newcomer",
-            [
-                Fine,
-                Fine,
-                Denied(createrole),
-                Denied(createrole),
-                Denied(createrole),
-                Denied(createrole),
-                Denied(createrole),
-            ],
-        ),
-        (
-            "DROP USER grantee",
-            [
-                Fine,
-                Fine,
-                Denied(createrole),
-                Denied(createrole),
-                Denied(createrole),
-                Denied(createrole),
-                Denied(createrole),
-            ],
-        ),
-        (
-            "SHOW GRANTS ON EXTERNAL CONNECTION conn",
-            [
-                RowCount(6),
-                RowCount(6),
-                RowCount(6),
-                RowCount(6),
-                RowCount(6),
-                RowCount(6),
-                RowCount(6),
-            ],
-        ),
+        ("SHOW EXTERNAL CONNECTIONS", [RowCount(1), RowCount(1), RowCount(1), RowCount(1), RowCount(1), RowCount(1), RowCount(0)]),
+        ("SHOW CREATE EXTERNAL CONNECTION conn", [Fine, Fine, Fine, Denied(view), Denied(view), Denied(view), Denied(view)]),
+        ("ALTER EXTERNAL CONNECTION conn AS 'nodelocal://1/conn2'", [Fine, Fine, Fine, Fine, Denied(update), Fine, Denied(update)]),
+        ("DROP EXTERNAL CONNECTION conn", [Fine, Fine, Fine, Fine, Denied(drop), Fine, Denied(drop)]),
+        ("GRANT USAGE ON EXTERNAL CONNECTION conn TO stranger", [Fine, Fine, Denied(grant_option), Fine, Denied(grant_option), Denied(grant_option), Denied(grant_option)]),
+        ("REVOKE USAGE ON EXTERNAL CONNECTION conn FROM grantee", [Fine, Fine, Denied(grant_option), Fine, Denied(grant_option), Denied(grant_option), Denied(grant_option)]),
+        ("CREATE EXTERNAL CONNECTION other AS 'nodelocal://1/other'", [Fine, Fine, Fine, Denied(create), Denied(create), Denied(create), Denied(create)]),
+        ("GRANT SYSTEM EXTERNALCONNECTION TO stranger", [Fine, Fine, Denied(system), Denied(system), Denied(system), Denied(system), Denied(system)]),
+        ("REVOKE SYSTEM EXTERNALCONNECTION FROM creator", [Fine, Fine, Denied(system), Denied(system), Denied(system), Denied(system), Denied(system)]),
+        ("CREATE USER newcomer", [Fine, Fine, Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole)]),
+        ("CREATE ROLE newrole", [Fine, Fine, Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole)]),
+        ("DROP USER grantee", [Fine, Fine, Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole)]),
+        ("DROP ROLE team", [Fine, Fine, Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole), Denied(createrole)]),
+        ("GRANT team TO stranger", [Fine, Fine, Denied(admin_option), Denied(admin_option), Denied(admin_option), Denied(admin_option), Denied(admin_option)]),
+        ("REVOKE team FROM member", [Fine, Fine, Denied(admin_option), Denied(admin_option), Denied(admin_option), Denied(admin_option), Denied(admin_option)]),
+        ("SHOW GRANTS ON EXTERNAL CONNECTION conn", [RowCount(6), RowCount(6), RowCount(6), RowCount(6), RowCount(6), RowCount(6), RowCount(6)]),
+        // root, admin, adminmember, creator, grantee_go, grantee, team, member, stranger
+        ("SHOW USERS", [RowCount(9), RowCount(9), RowCount(9), RowCount(9), RowCount(9), RowCount(9), RowCount(9)]),
+        ("SHOW ROLES", [RowCount(9), RowCount(9), RowCount(9), RowCount(9), RowCount(9), RowCount(9), RowCount(9)]),
+        ("SHOW SYSTEM GRANTS", [RowCount(1), RowCount(1), RowCount(1), RowCount(1), RowCount(1), RowCount(1), RowCount(1)]),
     ];
     let mut failures = Vec::new();
     for (sql, cells) in &matrix {
