@@ -67,7 +67,18 @@ pub fn resolve(input: &ResolveInput) -> Result<Target, Error> {
     target.user = input.principal.name.clone();
     // Storage joins the sub-path; KMS keys, sinks and replication streams use the stored URI as is.
     if input.purpose == Purpose::Storage {
-        target = uri::join_subpath(&target, &subpath);
+        let joined = uri::join_subpath(&target, &subpath);
+        // Unlike CockroachDB, `..` cannot climb out of the stored location: USAGE on one
+        // connection must not reach the rest of its bucket or node.
+        let inside = target.path.is_empty()
+            || joined.path == target.path
+            || joined.path.starts_with(&format!("{}/", target.path));
+        if !inside {
+            return Err(Error::invalid(format!(
+                "the path {subpath} of external://{name} leaves the location of the external connection"
+            )));
+        }
+        target = joined;
     }
     Ok(target)
 }

@@ -314,6 +314,25 @@ mod resolving {
             ("external://conn/cluster", Purpose::Storage, true, storage(), Ok("foo/cluster")),
             ("external://conn/a/../b//c/", Purpose::Storage, true, storage(), Ok("foo/b/c")),
             ("external://conn", Purpose::Storage, true, storage(), Ok("foo")),
+            ("external://conn/a/../../foo/x", Purpose::Storage, true, storage(), Ok("foo/x")),
+            (
+                "external://conn/../bar",
+                Purpose::Storage,
+                true,
+                storage(),
+                Err(
+                    "the path /../bar of external://conn leaves the location of the external connection",
+                ),
+            ),
+            (
+                "external://conn/../foobar",
+                Purpose::Storage,
+                true,
+                storage(),
+                Err(
+                    "the path /../foobar of external://conn leaves the location of the external connection",
+                ),
+            ),
             ("external://conn/ignored", Purpose::ChangefeedSink, true, storage(), Ok("foo")),
             (
                 "external://conn/x",
