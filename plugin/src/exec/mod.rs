@@ -253,7 +253,6 @@ fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<StatementResult> {
 }
 
 /// One input of one or more statements, driven step by step.
-#[derive(Debug)]
 pub struct Script {
     session: Session,
     statements: std::vec::IntoIter<Statement>,
@@ -265,6 +264,18 @@ pub struct Script {
     /// A parse error not yet reported.
     parse_error: Option<Error>,
     ended: bool,
+}
+
+impl std::fmt::Debug for Script {
+    // Statements carry URIs and passwords: show them only in their redacted form.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Script")
+            .field("session", &self.session)
+            .field("current", &self.current.as_ref().map(Statement::redacted_sql))
+            .field("remaining", &self.statements.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Script {

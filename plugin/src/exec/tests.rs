@@ -397,3 +397,14 @@ mod resolving {
         assert_eq!(e.message, "STORAGE cannot use object of type KMS");
     }
 }
+
+#[test]
+fn a_script_never_debug_prints_a_secret() {
+    let sql = "CREATE USER u WITH PASSWORD 'pw-canary'; \
+               CREATE EXTERNAL CONNECTION c AS 's3://b?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=key-canary'";
+    let mut script = Script::new(Session::default(), sql);
+    let _ = script.resume(Vec::new());
+    let shown = format!("{script:?}");
+    assert!(shown.contains("CREATE USER u WITH PASSWORD '*****'"), "{shown}");
+    assert!(!shown.contains("pw-canary") && !shown.contains("key-canary"), "{shown}");
+}
