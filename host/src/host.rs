@@ -55,7 +55,7 @@ impl Host {
             .build()
             .map_err(HostError::Tokio)?;
         let providers = Arc::new(provider_config(data_dir));
-        Ok(Self { runtime, io: Io { catalog, providers, tokio } })
+        Ok(Self { runtime, io: Io { catalog, providers, stores: Arc::default(), tokio } })
     }
 
     /// The runtime scripts run in.
@@ -178,6 +178,7 @@ fn run_outside(outcome: wit::Outcome) -> Result<Outcome, SqlError> {
 struct Io {
     catalog: Catalog,
     providers: Arc<providers::Config>,
+    stores: Arc<providers::storage::Cache>,
     tokio: tokio::runtime::Runtime,
 }
 
@@ -264,22 +265,29 @@ impl Io {
             }
             R::Now => return Ok(A::Now(now_micros())),
             R::Random(n) => return Ok(random_bytes(n)),
-            object => return Err(Box::pin(object_request(self.providers.clone(), object))),
+            object => {
+                let (config, stores) = (self.providers.clone(), self.stores.clone());
+                return Err(Box::pin(object_request(config, stores, object)));
+            }
         };
         Ok(answer.unwrap_or_else(|e| catalog_failed(&e)))
     }
 }
 
 /// Performs one object, KMS or sink request.
-async fn object_request(config: Arc<providers::Config>, request: wit::Request) -> wit::Response {
-    use providers::{kms, sink, storage};
+async fn object_request(
+    config: Arc<providers::Config>,
+    stores: Arc<providers::storage::Cache>,
+    request: wit::Request,
+) -> wit::Response {
+    use providers::{kms, sink};
     use wit::Request as R;
     use wit::Response as A;
     let result = match request {
         R::ObjectPut(put) => {
             let target = providers::Target::from(put.target);
             debug!(request = "object-put", target = %target.display(), key = %put.key, bytes = put.data.len());
-            match storage::open(&config, &target) {
+            match stores.open(&config, &target) {
                 Ok(location) => location.put(&put.key, put.data).await.map(|()| A::Done),
                 Err(e) => Err(e),
             }
@@ -287,7 +295,7 @@ async fn object_request(config: Arc<providers::Config>, request: wit::Request) -
         R::ObjectGet(get) => {
             let target = providers::Target::from(get.target);
             debug!(request = "object-get", target = %target.display(), key = %get.key);
-            match storage::open(&config, &target) {
+            match stores.open(&config, &target) {
                 Ok(location) => location.get(&get.key).await.map(A::Data),
                 Err(e) => Err(e),
             }
@@ -295,7 +303,7 @@ async fn object_request(config: Arc<providers::Config>, request: wit::Request) -
         R::ObjectList(list) => {
             let target = providers::Target::from(list.target);
             debug!(request = "object-list", target = %target.display(), prefix = %list.prefix);
-            match storage::open(&config, &target) {
+            match stores.open(&config, &target) {
                 Ok(location) => location
                     .list(&list.prefix, list.delimiter.as_deref())
                     .await
@@ -306,7 +314,7 @@ async fn object_request(config: Arc<providers::Config>, request: wit::Request) -
         R::ObjectDelete(delete) => {
             let target = providers::Target::from(delete.target);
             debug!(request = "object-delete", target = %target.display(), key = %delete.key);
-            match storage::open(&config, &target) {
+            match stores.open(&config, &target) {
                 Ok(location) => location.delete(&delete.key).await.map(|()| A::Done),
                 Err(e) => Err(e),
             }

@@ -42,6 +42,49 @@ pub fn open(config: &Config, target: &Target) -> Result<Location, Error> {
     }
 }
 
+/// Opened locations, reused from one request to the next: opening a cloud store builds an
+/// HTTP client, which CREATE's put, list and get would otherwise each pay for.
+///
+/// Keyed by the full target URI and user, so ALTERed credentials open a new store.
+#[derive(Default)]
+pub struct Cache {
+    open: std::sync::Mutex<std::collections::HashMap<(String, String), Location>>,
+}
+
+impl Cache {
+    /// At most this many locations are kept; past it the cache starts over.
+    const MAX: usize = 64;
+
+    /// [`open`], or the location opened before for the same target.
+    pub fn open(&self, config: &Config, target: &Target) -> Result<Location, Error> {
+        let key = (target.uri.clone(), target.user.clone());
+        if let Some(location) = self.lock().get(&key) {
+            return Ok(location.clone());
+        }
+        let location = open(config, target)?;
+        let mut open = self.lock();
+        if open.len() >= Self::MAX {
+            open.clear();
+        }
+        open.insert(key, location.clone());
+        Ok(location)
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), Location>> {
+        // A panic while holding the lock leaves only a cache behind: keep using it.
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    // The keys are URIs with their secrets: show only how many there are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("locations", &self.lock().len()).finish()
+    }
+}
+
 /// An opened storage location: keys are relative to the target's path.
 #[derive(Debug, Clone)]
 pub struct Location {
