@@ -262,3 +262,21 @@ impl From<extconn_providers::ObjectMeta> for wit::ObjectMeta {
         Self { key: m.key, size: m.size }
     }
 }
+
+impl TryFrom<wit::OperationPlan> for crate::ops::Plan {
+    type Error = crate::model::SqlError;
+
+    fn try_from(plan: wit::OperationPlan) -> Result<Self, Self::Error> {
+        let detail = serde_json::from_str(&plan.detail).map_err(|e| {
+            crate::model::SqlError::internal(format!(
+                "the extconn component returned a {} plan that is not JSON: {e}",
+                plan.kind
+            ))
+        })?;
+        Ok(Self {
+            kind: plan.kind,
+            targets: plan.targets.into_iter().map(Into::into).collect(),
+            detail,
+        })
+    }
+}

@@ -10,6 +10,7 @@ use tracing::debug;
 use crate::bindings::wit;
 use crate::catalog::{Catalog, CatalogError, GrantObject, Mutation};
 use crate::model::{Outcome, Session, SqlError, StatementResult};
+use crate::ops;
 use crate::runtime::{Plugin, Runtime};
 use extconn_providers as providers;
 
@@ -123,7 +124,7 @@ impl Host {
                     responses = self.io.perform(requests);
                 }
                 wit::Step::Finished(result) => {
-                    let result = finish(result);
+                    let result = self.io.finish(session, result);
                     let failed = result.outcome.is_err();
                     on_result(result);
                     if failed {
@@ -144,35 +145,6 @@ impl Host {
     }
 }
 
-/// A finished statement as the user sees it.
-fn finish(result: Result<wit::StatementResult, wit::SqlError>) -> StatementResult {
-    match result {
-        Err(error) => StatementResult::error(error.into()),
-        Ok(wit::StatementResult { outcome, notices }) => {
-            StatementResult { notices, outcome: run_outside(outcome) }
-        }
-    }
-}
-
-/// The one place that decides what the host does with work the component hands back:
-/// operations (BACKUP, RESTORE, …) and SQL for the host's database. Neither exists yet.
-fn run_outside(outcome: wit::Outcome) -> Result<Outcome, SqlError> {
-    match outcome {
-        wit::Outcome::Rows(rows) => Ok(Outcome::Rows(rows.into())),
-        wit::Outcome::Command(tag) => Ok(Outcome::Command(tag)),
-        wit::Outcome::Passthrough(sql) => {
-            let first_line = sql.trim().lines().next().unwrap_or_default().to_owned();
-            Err(SqlError::unsupported(format!(
-                "extconn does not run this statement yet: {first_line}"
-            )))
-        }
-        wit::Outcome::Operation(plan) => Err(SqlError::unsupported(format!(
-            "extconn does not run this statement yet: {} is not available yet",
-            plan.kind
-        ))),
-    }
-}
-
 /// Performs the component's requests: the catalog in this thread, objects on a current-thread
 /// tokio runtime, concurrently within one step.
 struct Io {
@@ -189,6 +161,43 @@ impl std::fmt::Debug for Io {
 }
 
 impl Io {
+    /// A finished statement as the user sees it: an operation plan or passthrough SQL is
+    /// carried out here.
+    fn finish(
+        &mut self,
+        session: &Session,
+        result: Result<wit::StatementResult, wit::SqlError>,
+    ) -> StatementResult {
+        let wit::StatementResult { outcome, mut notices } = match result {
+            Err(error) => return StatementResult::error(error.into()),
+            Ok(result) => result,
+        };
+        let outcome = match outcome {
+            wit::Outcome::Rows(rows) => Ok(Outcome::Rows(rows.into())),
+            wit::Outcome::Command(tag) => Ok(Outcome::Command(tag)),
+            wit::Outcome::Passthrough(sql) => {
+                let first_line = sql.trim().lines().next().unwrap_or_default().to_owned();
+                Err(SqlError::unsupported(format!(
+                    "extconn does not run this statement yet: {first_line}"
+                )))
+            }
+            wit::Outcome::Operation(plan) => {
+                let mut ctx = ops::Ctx {
+                    catalog: &mut self.catalog,
+                    config: &self.providers,
+                    stores: &self.stores,
+                    tokio: &self.tokio,
+                    user: &session.user,
+                    notices: Vec::new(),
+                };
+                let outcome = ops::Plan::try_from(plan).and_then(|plan| ops::run(&mut ctx, plan));
+                notices.append(&mut ctx.notices);
+                outcome
+            }
+        };
+        StatementResult { notices, outcome }
+    }
+
     /// One response per request, in order. A failed request is `io-failed`, never an error of
     /// the host.
     fn perform(&mut self, requests: Vec<wit::Request>) -> Vec<wit::Response> {

@@ -49,6 +49,7 @@ pub mod cli;
 pub mod demo;
 mod host;
 pub mod model;
+mod ops;
 pub mod output;
 pub mod runtime;
 
