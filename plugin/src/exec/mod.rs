@@ -9,9 +9,11 @@
 
 mod connection;
 mod grants;
+mod ops;
 mod privilege;
 mod resolve;
 mod roles;
+mod time;
 
 use crate::error::Error;
 use crate::model::{
@@ -246,6 +248,32 @@ fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<StatementResult> {
         }
         S::ShowGrantsOnConnection { connections, grantees } => {
             grants::show_grants(ctx, connections, grantees.as_deref())?
+        }
+        S::Backup(b) => ops::backup(ctx, b)?,
+        S::Restore(r) => ops::restore(ctx, r)?,
+        S::ShowBackups { uris } => ops::show_backups(ctx, uris)?,
+        S::ShowBackup { subdir, uris, options } => ops::show_backup(ctx, subdir, uris, options)?,
+        S::Import(i) => ops::import(ctx, i)?,
+        S::Export(e) => ops::export(ctx, e)?,
+        S::CreateDatabase { if_not_exists, name } => ops::host_statement(
+            ctx,
+            "CREATE DATABASE",
+            serde_json::json!({ "name": name, "if_not_exists": if_not_exists }),
+        )?,
+        S::DropDatabase { if_exists, name, cascade } => ops::host_statement(
+            ctx,
+            "DROP DATABASE",
+            serde_json::json!({ "name": name, "if_exists": if_exists, "cascade": cascade }),
+        )?,
+        S::ShowDatabases => ops::host_statement(ctx, "SHOW DATABASES", serde_json::json!({}))?,
+        S::ShowTables { database } => {
+            ops::host_statement(ctx, "SHOW TABLES", serde_json::json!({ "database": database }))?
+        }
+        S::UseDatabase { name } => {
+            ops::host_statement(ctx, "USE", serde_json::json!({ "name": name }))?
+        }
+        S::ShowJobs { id } => {
+            ops::host_statement(ctx, "SHOW JOBS", serde_json::json!({ "id": id }))?
         }
         S::Other { sql } => crate::model::Outcome::Passthrough(sql.clone()),
     };

@@ -408,3 +408,129 @@ fn a_script_never_debug_prints_a_secret() {
     assert!(shown.contains("CREATE USER u WITH PASSWORD '*****'"), "{shown}");
     assert!(!shown.contains("pw-canary") && !shown.contains("key-canary"), "{shown}");
 }
+
+mod operations {
+    use super::*;
+
+    fn plan(result: &Result<StatementResult, Error>) -> &crate::model::OperationPlan {
+        match result {
+            Ok(StatementResult { outcome: Outcome::Operation(plan), .. }) => plan,
+            other => panic!("expected a plan, got {other:?}"),
+        }
+    }
+
+    fn setup() -> MemoryHost {
+        let mut host = MemoryHost::new();
+        let results = host.run(
+            "root",
+            Validation::ParseOnly,
+            "CREATE EXTERNAL CONNECTION b AS 'nodelocal://1/b';
+             CREATE EXTERNAL CONNECTION inc AS 'nodelocal://1/inc';
+             CREATE EXTERNAL CONNECTION k AS 'aws-kms:///key?AUTH=implicit&REGION=us-east-1';
+             GRANT USAGE ON EXTERNAL CONNECTION b TO alice",
+        );
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        host
+    }
+
+    #[test]
+    fn usage_is_checked_on_every_connection_an_operation_names() {
+        let mut host = setup();
+        let cases = [
+            (
+                "BACKUP DATABASE movr INTO LATEST IN 'external://b' WITH incremental_location = 'external://inc'",
+                "inc",
+            ),
+            ("RESTORE DATABASE movr FROM LATEST IN 'external://nope'", "nope"),
+            ("IMPORT INTO t CSV DATA ('external://b/x.csv', 'external://inc/y.csv')", "inc"),
+            ("EXPORT INTO CSV 'external://inc/out' FROM TABLE t", "inc"),
+            ("SHOW BACKUPS IN 'external://inc'", "inc"),
+            (
+                "SHOW BACKUP LATEST IN 'external://b' WITH incremental_location = 'external://inc'",
+                "inc",
+            ),
+            ("BACKUP DATABASE movr INTO 'external://b' WITH kms = 'external://k'", "k"),
+        ];
+        for (sql, name) in cases {
+            let results = host.run("alice", Validation::Full, sql);
+            assert_eq!(
+                message(&results[0]),
+                format!("user alice does not have USAGE privilege on external_connection {name}"),
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plan_carries_resolved_targets_and_checked_options() {
+        let mut host = setup();
+        let results = host.run(
+            "alice",
+            Validation::Full,
+            "BACKUP DATABASE movr INTO 'external://b/daily' AS OF SYSTEM TIME '-10s' WITH revision_history",
+        );
+        let plan = plan(&results[0]);
+        assert_eq!(plan.kind, "BACKUP");
+        assert_eq!(plan.targets.len(), 1);
+        assert_eq!(
+            (plan.targets[0].scheme.as_str(), plan.targets[0].path.as_str()),
+            ("nodelocal", "b/daily")
+        );
+        assert_eq!(plan.targets[0].user, "alice");
+        let detail: serde_json::Value = serde_json::from_str(&plan.detail).unwrap();
+        assert_eq!(detail["scope"], serde_json::json!({ "databases": ["movr"] }));
+        assert_eq!(detail["collection"], serde_json::json!([0]));
+        assert_eq!(
+            detail["as_of_micros"],
+            serde_json::json!(1_700_000_000_000_000i64 - 10_000_000)
+        );
+        assert_eq!(detail["options"], serde_json::json!({ "revision_history": true }));
+        assert!(!plan.detail.contains("external://"), "{}", plan.detail);
+    }
+
+    #[test]
+    fn storage_parameters_are_uppercase_and_types_must_match() {
+        let mut host = setup();
+        let cases = [
+            (
+                "BACKUP INTO 's3://bucket/p?aws_access_key_id=x&AWS_SECRET_ACCESS_KEY=y'",
+                "unknown S3 query parameters: aws_access_key_id",
+            ),
+            (
+                "IMPORT INTO t CSV DATA ('gs://bucket/f.csv?auth=implicit')",
+                "unknown GS query parameters: auth",
+            ),
+            ("BACKUP INTO 'external://k'", "STORAGE cannot use object of type KMS"),
+            (
+                "BACKUP INTO 'external://b' WITH kms = 'external://inc'",
+                "KMS cannot use object of type STORAGE",
+            ),
+            (
+                "EXPORT INTO CSV 'kafka://broker:9092' FROM TABLE t",
+                "unsupported storage scheme: \"kafka\"",
+            ),
+            (
+                "IMPORT INTO t CSV DATA ('nodelocal://1/x') WITH delimiter = '||'",
+                "invalid value for delimiter: \"||\": must be exactly one character",
+            ),
+            (
+                "BACKUP INTO 'nodelocal://1/b' WITH incremental_location = 'nodelocal://1/i'",
+                "A full backup cannot be written to \"incremental_location\", which is only for incremental backups",
+            ),
+        ];
+        for (sql, expected) in cases {
+            let results = host.run("root", Validation::Full, sql);
+            assert_eq!(message(&results[0]), expected, "{sql}");
+        }
+    }
+
+    #[test]
+    fn cluster_backups_are_for_admins() {
+        let mut host = setup();
+        let results = host.run("alice", Validation::Full, "BACKUP INTO 'external://b'");
+        assert_eq!(
+            message(&results[0]),
+            "only users with the admin role are allowed to perform full cluster backups"
+        );
+    }
+}

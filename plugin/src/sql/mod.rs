@@ -32,6 +32,7 @@
 //! tokens (see `parser.rs`), without recursion, so no input can exhaust the stack.
 
 mod lexer;
+pub mod ops;
 mod parser;
 #[cfg(test)]
 mod tests;
@@ -190,6 +191,61 @@ pub enum Statement {
         /// `FOR …`, if given.
         grantees: Option<Vec<String>>,
     },
+    /// `BACKUP …`
+    Backup(ops::Backup),
+    /// `RESTORE …`
+    Restore(ops::Restore),
+    /// `SHOW BACKUPS IN uri`
+    ShowBackups {
+        /// The collection's URI(s).
+        uris: Vec<String>,
+    },
+    /// `SHOW BACKUP [FROM] LATEST | 'subdir' IN uri [WITH …]`
+    ShowBackup {
+        /// Which backup.
+        subdir: ops::Subdir,
+        /// The collection's URI(s).
+        uris: Vec<String>,
+        /// `WITH` options.
+        options: Vec<ops::StmtOption>,
+    },
+    /// `IMPORT INTO … CSV DATA (…)`
+    Import(ops::Import),
+    /// `EXPORT INTO CSV …`
+    Export(ops::Export),
+    /// `CREATE DATABASE [IF NOT EXISTS] name`
+    CreateDatabase {
+        /// `IF NOT EXISTS`
+        if_not_exists: bool,
+        /// The database.
+        name: String,
+    },
+    /// `DROP DATABASE [IF EXISTS] name [CASCADE | RESTRICT]`
+    DropDatabase {
+        /// `IF EXISTS`
+        if_exists: bool,
+        /// The database.
+        name: String,
+        /// `CASCADE`: drop a database that has tables.
+        cascade: bool,
+    },
+    /// `SHOW DATABASES`
+    ShowDatabases,
+    /// `SHOW TABLES [FROM db]`
+    ShowTables {
+        /// `FROM db`, if given.
+        database: Option<String>,
+    },
+    /// `USE db`, `SET database = db`
+    UseDatabase {
+        /// The database.
+        name: String,
+    },
+    /// `SHOW JOBS`, `SHOW JOB id`
+    ShowJobs {
+        /// The one job, for `SHOW JOB id`.
+        id: Option<i64>,
+    },
     /// A statement extconn does not own, for the host's database, as written.
     Other {
         /// The statement's text: from its first token to its last, without the `;`.
@@ -311,6 +367,37 @@ impl Statement {
                 idents(connections),
                 for_grantees(grantees.as_deref())
             ),
+            Self::Backup(b) => b.redacted_sql(),
+            Self::Restore(r) => r.redacted_sql(),
+            Self::ShowBackups { .. } => "SHOW BACKUPS IN '*****'".into(),
+            Self::ShowBackup { subdir, options, .. } => {
+                let subdir = match subdir {
+                    ops::Subdir::Latest => "LATEST".to_owned(),
+                    ops::Subdir::Named(s) => literal(s),
+                };
+                format!("SHOW BACKUP FROM {subdir} IN '*****'{}", ops::options_sql(options))
+            }
+            Self::Import(i) => i.redacted_sql(),
+            Self::Export(e) => e.redacted_sql(),
+            Self::CreateDatabase { if_not_exists, name } => format!(
+                "CREATE DATABASE {}{}",
+                if *if_not_exists { "IF NOT EXISTS " } else { "" },
+                ident(name)
+            ),
+            Self::DropDatabase { if_exists, name, cascade } => format!(
+                "DROP DATABASE {}{}{}",
+                if *if_exists { "IF EXISTS " } else { "" },
+                ident(name),
+                if *cascade { " CASCADE" } else { "" }
+            ),
+            Self::ShowDatabases => "SHOW DATABASES".into(),
+            Self::ShowTables { database } => match database {
+                Some(db) => format!("SHOW TABLES FROM {}", ident(db)),
+                None => "SHOW TABLES".into(),
+            },
+            Self::UseDatabase { name } => format!("USE {}", ident(name)),
+            Self::ShowJobs { id: None } => "SHOW JOBS".into(),
+            Self::ShowJobs { id: Some(id) } => format!("SHOW JOB {id}"),
             Self::Other { sql } => sql.clone(),
         }
     }

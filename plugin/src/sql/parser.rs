@@ -4,6 +4,8 @@
 use super::lexer::{Kind, LexError, Lexer, Tok};
 use super::{MAX_SQL_BYTES, MAX_STATEMENTS, ParseError, Statement, literal};
 
+mod ops;
+
 /// A family of statements extconn parses itself: the leading keywords that claim a statement,
 /// and the function that parses the rest (the cursor starts after the prefix). A statement
 /// claimed here that does not parse is a syntax error; one no family claims, or whose parser
@@ -40,6 +42,20 @@ const FAMILIES: &[Family] = &[
     Family { prefix: &["revoke"], parse: revoke, passwords: true },
     Family { prefix: &["show", "system", "grants"], parse: show_system_grants, passwords: true },
     Family { prefix: &["show", "grants", "on", "external"], parse: show_grants_on_connection, passwords: true },
+    Family { prefix: &["backup"], parse: ops::backup, passwords: true },
+    Family { prefix: &["restore"], parse: ops::restore, passwords: true },
+    Family { prefix: &["show", "backups"], parse: ops::show_backups, passwords: true },
+    Family { prefix: &["show", "backup"], parse: ops::show_backup, passwords: true },
+    Family { prefix: &["import"], parse: ops::import, passwords: true },
+    Family { prefix: &["export"], parse: ops::export, passwords: true },
+    Family { prefix: &["create", "database"], parse: ops::create_database, passwords: true },
+    Family { prefix: &["drop", "database"], parse: ops::drop_database, passwords: true },
+    Family { prefix: &["show", "databases"], parse: ops::show_databases, passwords: true },
+    Family { prefix: &["show", "tables"], parse: ops::show_tables, passwords: true },
+    Family { prefix: &["use"], parse: ops::use_database, passwords: true },
+    Family { prefix: &["set", "database"], parse: ops::set_database, passwords: true },
+    Family { prefix: &["show", "jobs"], parse: ops::show_jobs, passwords: true },
+    Family { prefix: &["show", "job"], parse: ops::show_job, passwords: true },
 ];
 
 /// CockroachDB's reserved keywords: not allowed as a bare name (`non_reserved_word`).
@@ -869,7 +885,8 @@ impl Cursor<'_> {
 }
 
 /// The byte spans of the secrets in `tokens`: the values after a bare `PASSWORD` (other than
-/// `NULL`), and string literals holding a URI (`://`), which may carry credentials.
+/// `NULL`) or after `encryption_passphrase =`, and string literals holding a URI (`://`), which
+/// may carry credentials.
 fn password_spans(tokens: &[Tok]) -> impl Iterator<Item = (usize, usize)> {
     tokens
         .iter()
@@ -877,7 +894,12 @@ fn password_spans(tokens: &[Tok]) -> impl Iterator<Item = (usize, usize)> {
         .filter(|&(i, tok)| {
             let after_password =
                 i > 0 && is_keyword(&tokens[i - 1], "password") && !is_keyword(tok, "null");
-            after_password || matches!(&tok.kind, Kind::Str(value) if value.contains("://"))
+            let passphrase = i > 1
+                && tokens[i - 1].kind == Kind::Eq
+                && is_keyword(&tokens[i - 2], "encryption_passphrase");
+            after_password
+                || passphrase
+                || matches!(&tok.kind, Kind::Str(value) if value.contains("://"))
         })
         .map(|(_, tok)| (tok.start, tok.end))
 }

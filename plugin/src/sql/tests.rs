@@ -398,7 +398,8 @@ fn show_forms() {
         // Not ours: passed through.
         ("SHOW CREATE TABLE t", ok(vec![other("SHOW CREATE TABLE t")])),
         ("SHOW CREATE", ok(vec![other("SHOW CREATE")])),
-        ("SHOW TABLES", ok(vec![other("SHOW TABLES")])),
+        ("SHOW TABLES", ok(vec![Statement::ShowTables { database: None }])),
+        ("SHOW TRANSACTION ISOLATION LEVEL", ok(vec![other("SHOW TRANSACTION ISOLATION LEVEL")])),
     ]);
 }
 
@@ -1470,5 +1471,176 @@ fn never_panics() {
                 }
             }
         }
+    }
+}
+
+mod operations {
+    use super::super::ops::*;
+    use super::super::{Statement, parse};
+
+    fn one(sql: &str) -> Statement {
+        let mut statements = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(statements.len(), 1, "{sql}");
+        statements.remove(0)
+    }
+
+    fn table(database: Option<&str>, table: &str) -> TableName {
+        TableName { database: database.map(Into::into), schema: None, table: table.into() }
+    }
+
+    #[test]
+    fn the_seed_walkthrough_parses() {
+        let backup = one(
+            "BACKUP DATABASE movr INTO 'external://backup_bucket' AS OF SYSTEM TIME '-10s' WITH revision_history",
+        );
+        assert_eq!(
+            backup,
+            Statement::Backup(Backup {
+                scope: Scope::Databases(vec!["movr".into()]),
+                subdir: None,
+                uris: vec!["external://backup_bucket".into()],
+                as_of: Some("'-10s'".into()),
+                options: vec![("revision_history".into(), OptionValue::Flag)],
+            })
+        );
+        assert_eq!(
+            backup.redacted_sql(),
+            "BACKUP DATABASE movr INTO '*****' AS OF SYSTEM TIME '-10s' WITH OPTIONS (revision_history)"
+        );
+        assert_eq!(
+            one("SHOW BACKUPS IN 'external://backup_bucket'"),
+            Statement::ShowBackups { uris: vec!["external://backup_bucket".into()] }
+        );
+        assert_eq!(
+            one("RESTORE DATABASE movr FROM LATEST IN 'external://backup_bucket'"),
+            Statement::Restore(Restore {
+                scope: Scope::Databases(vec!["movr".into()]),
+                subdir: Subdir::Latest,
+                uris: vec!["external://backup_bucket".into()],
+                as_of: None,
+                options: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn backup_forms() {
+        let Statement::Backup(b) = one(
+            "BACKUP TABLE movr.users, \"Rides\" INTO LATEST IN ('s3://a', 's3://b') WITH OPTIONS (detached = true, incremental_location = 'nodelocal://1/inc', encryption_passphrase = 'pw')",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            b.scope,
+            Scope::Tables(vec![table(Some("movr"), "users"), table(None, "Rides")])
+        );
+        assert_eq!(b.subdir, Some(Subdir::Latest));
+        assert_eq!(b.uris.len(), 2);
+        assert_eq!(b.options[0], ("detached".into(), OptionValue::Expr("true".into())));
+        assert_eq!(
+            b.redacted_sql(),
+            "BACKUP TABLE movr.users, \"Rides\" INTO LATEST IN ('*****', '*****') WITH OPTIONS (detached = true, incremental_location = '*****', encryption_passphrase = '*****')"
+        );
+        let Statement::Backup(b) = one(
+            "BACKUP INTO '2026/11/26-035037.12' IN 'nodelocal://1/b' WITH kms = ('aws-kms:///k1', 'aws-kms:///k2')",
+        ) else {
+            panic!()
+        };
+        assert_eq!(b.scope, Scope::Cluster);
+        assert_eq!(b.subdir, Some(Subdir::Named("2026/11/26-035037.12".into())));
+        assert_eq!(
+            b.options,
+            vec![(
+                "kms".into(),
+                OptionValue::List(vec!["aws-kms:///k1".into(), "aws-kms:///k2".into()])
+            )]
+        );
+    }
+
+    #[test]
+    fn import_export_and_databases() {
+        assert_eq!(
+            one(
+                "IMPORT INTO movr.users (id, name) CSV DATA ('nodelocal://1/a.csv', 'nodelocal://1/b.csv') WITH delimiter = '|', skip = '1', nullif = ''"
+            ),
+            Statement::Import(Import {
+                table: table(Some("movr"), "users"),
+                columns: Some(vec!["id".into(), "name".into()]),
+                uris: vec!["nodelocal://1/a.csv".into(), "nodelocal://1/b.csv".into()],
+                options: vec![
+                    ("delimiter".into(), OptionValue::Str("|".into())),
+                    ("skip".into(), OptionValue::Str("1".into())),
+                    ("nullif".into(), OptionValue::Str(String::new())),
+                ],
+            })
+        );
+        assert_eq!(
+            one(
+                "EXPORT INTO CSV 'nodelocal://1/out' WITH nullas = 'NULL' FROM SELECT * FROM users WHERE name = 'x;y'"
+            ),
+            Statement::Export(Export {
+                uri: "nodelocal://1/out".into(),
+                options: vec![("nullas".into(), OptionValue::Str("NULL".into()))],
+                source: ExportSource::Query("SELECT * FROM users WHERE name = 'x;y'".into()),
+            })
+        );
+        assert_eq!(
+            one("EXPORT INTO CSV 'nodelocal://1/out' FROM TABLE movr.public.users"),
+            Statement::Export(Export {
+                uri: "nodelocal://1/out".into(),
+                options: vec![],
+                source: ExportSource::Table(TableName {
+                    database: Some("movr".into()),
+                    schema: Some("public".into()),
+                    table: "users".into(),
+                }),
+            })
+        );
+        assert_eq!(
+            one("CREATE DATABASE IF NOT EXISTS Movr"),
+            Statement::CreateDatabase { if_not_exists: true, name: "movr".into() }
+        );
+        assert_eq!(
+            one("DROP DATABASE movr CASCADE"),
+            Statement::DropDatabase { if_exists: false, name: "movr".into(), cascade: true }
+        );
+        assert_eq!(one("USE movr"), Statement::UseDatabase { name: "movr".into() });
+        assert_eq!(one("SET database = movr"), Statement::UseDatabase { name: "movr".into() });
+        assert_eq!(one("SET DATABASE TO 'movr'"), Statement::UseDatabase { name: "movr".into() });
+        assert_eq!(one("SHOW JOB 42"), Statement::ShowJobs { id: Some(42) });
+        assert_eq!(
+            one("SHOW BACKUP FROM LATEST IN 'nodelocal://1/b'"),
+            Statement::ShowBackup {
+                subdir: Subdir::Latest,
+                uris: vec!["nodelocal://1/b".into()],
+                options: vec![]
+            }
+        );
+        // Other SET statements stay SQLite's.
+        assert_eq!(
+            one("SET application_name = 'x'"),
+            Statement::Other { sql: "SET application_name = 'x'".into() }
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_fault_and_mask_secrets() {
+        let err = parse("BACKUP DATABASE movr INTO 's3://b?AWS_SECRET_ACCESS_KEY=shh' WITH bogus")
+            .unwrap_err();
+        assert_eq!(err.message, r#"at or near "bogus": syntax error"#);
+        let detail = err.detail.unwrap();
+        assert!(!detail.contains("shh"), "{detail}");
+        let err = parse("BACKUP INTO 'nodelocal://1/b' WITH encryption_passphrase = 'hunter2', detached, detached")
+            .unwrap_err();
+        assert!(
+            err.message.contains("detached option specified multiple times"),
+            "{}",
+            err.message
+        );
+        assert!(!err.detail.unwrap().contains("hunter2"));
+        let err = parse("IMPORT INTO t PARQUET DATA ('nodelocal://1/x')").unwrap_err();
+        assert!(err.message.contains("PARQUET"), "{}", err.message);
+        let err = parse("RESTORE DATABASE movr FROM LATEST 'nodelocal://1/b'").unwrap_err();
+        assert!(err.message.contains("syntax error"), "{}", err.message);
     }
 }

@@ -189,6 +189,28 @@ pub fn parse(uri: &str) -> Result<Parsed, Error> {
     parse_checked(uri).map_err(Error::from)
 }
 
+/// Whether `scheme` names cloud storage (a BACKUP, IMPORT or EXPORT location).
+pub fn is_storage_scheme(scheme: &str) -> bool {
+    lookup(scheme).is_some_and(|def| def.check == Check::Storage)
+}
+
+/// Parses and checks a URI given directly to an operation (`BACKUP INTO 's3://…'`): the same
+/// checks as [`parse`], with the bare errors CockroachDB gives there
+/// (`unknown S3 query parameters: x`, not wrapped as for CREATE EXTERNAL CONNECTION).
+pub fn parse_direct(uri: &str) -> Result<Parsed, Error> {
+    parse_checked(uri).map_err(|e| match e {
+        UriError::UnknownScheme { scheme } => {
+            Error::invalid(format!("unsupported storage scheme: {scheme:?}"))
+        }
+        UriError::Provider {
+            source: source @ ParamError::Invalid { hint: Some(hint), .. },
+            ..
+        } => Error::invalid(source.to_string()).with_hint(hint),
+        UriError::Provider { source, .. } => Error::invalid(source.to_string()),
+        other => Error::from(other),
+    })
+}
+
 fn parse_checked(uri: &str) -> Result<Parsed, UriError> {
     limits(uri)?;
     let url = gourl::parse(uri)?;
