@@ -144,11 +144,11 @@ fn run_inner(args: &Args) -> anyhow::Result<bool> {
     }
     let runtime = Runtime::new(args.runtime_config())?;
     let mut host = Host::open(runtime, &args.data_dir)?;
-    let session = args.session();
+    let mut session = args.session();
     let interactive =
         args.command.is_none() && args.execute.is_empty() && std::io::stdin().is_terminal();
     if interactive {
-        shell(&mut host, &session, args.format(), &args.data_dir)?;
+        shell(&mut host, &mut session, args.format(), &args.data_dir)?;
         return Ok(true);
     }
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
@@ -161,6 +161,8 @@ fn run_inner(args: &Args) -> anyhow::Result<bool> {
             if !run_script(&mut host, &session, sql, &mut printer)? {
                 return Ok(false);
             }
+            // `USE` in one -e carries into the next, as in one session.
+            session.database = host.current_database().map(str::to_owned);
         }
         return Ok(true);
     }
@@ -201,7 +203,7 @@ fn init_logging() {
 /// and comments; `\q` or Ctrl-D quits; Ctrl-C drops the statement being typed.
 fn shell(
     host: &mut Host,
-    session: &Session,
+    session: &mut Session,
     format: Format,
     data_dir: &Path,
 ) -> anyhow::Result<()> {
@@ -249,6 +251,7 @@ fn shell(
         let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
         let mut printer = Printer::new(format, &mut stdout, &mut stderr);
         run_script(host, session, &buffer, &mut printer)?;
+        session.database = host.current_database().map(str::to_owned);
         buffer.clear();
     }
     Ok(())

@@ -9,6 +9,7 @@ use tracing::debug;
 
 use crate::bindings::wit;
 use crate::catalog::{Catalog, CatalogError, GrantObject, Mutation};
+use crate::databases::Databases;
 use crate::model::{Outcome, Session, SqlError, StatementResult};
 use crate::ops;
 use crate::runtime::{Plugin, Runtime};
@@ -56,7 +57,11 @@ impl Host {
             .build()
             .map_err(HostError::Tokio)?;
         let providers = Arc::new(provider_config(data_dir));
-        Ok(Self { runtime, io: Io { catalog, providers, stores: Arc::default(), tokio } })
+        let databases = Databases::new(data_dir);
+        Ok(Self {
+            runtime,
+            io: Io { catalog, databases, database: None, providers, stores: Arc::default(), tokio },
+        })
     }
 
     /// The runtime scripts run in.
@@ -72,6 +77,12 @@ impl Host {
     /// The catalog, for direct changes (tests, seeding).
     pub fn catalog_mut(&mut self) -> &mut Catalog {
         &mut self.io.catalog
+    }
+
+    /// The database the last script ended in (`USE` in a script changes it): a shell carries it
+    /// into its session for the next script.
+    pub fn current_database(&self) -> Option<&str> {
+        self.io.database.as_deref()
     }
 
     /// The data directory (`nodelocal` files live under `<data_dir>/extern`).
@@ -97,6 +108,7 @@ impl Host {
         // Statements may hold secrets: only their size is logged.
         let _span =
             tracing::debug_span!("script", user = %session.user, bytes = sql.len()).entered();
+        self.io.database = session.database.clone();
         let mut plugin = match self.runtime.instantiate() {
             Ok(plugin) => plugin,
             Err(e) => return on_result(StatementResult::error(e.to_sql_error())),
@@ -149,6 +161,9 @@ impl Host {
 /// tokio runtime, concurrently within one step.
 struct Io {
     catalog: Catalog,
+    databases: Databases,
+    /// The current script's database (`USE` changes it).
+    database: Option<String>,
     providers: Arc<providers::Config>,
     stores: Arc<providers::storage::Cache>,
     tokio: tokio::runtime::Runtime,
@@ -161,6 +176,19 @@ impl std::fmt::Debug for Io {
 }
 
 impl Io {
+    fn ctx<'a>(&'a mut self, session: &'a Session) -> ops::Ctx<'a> {
+        ops::Ctx {
+            catalog: &mut self.catalog,
+            config: &self.providers,
+            stores: &self.stores,
+            tokio: &self.tokio,
+            user: &session.user,
+            databases: &mut self.databases,
+            database: &mut self.database,
+            notices: Vec::new(),
+        }
+    }
+
     /// A finished statement as the user sees it: an operation plan or passthrough SQL is
     /// carried out here.
     fn finish(
@@ -176,20 +204,11 @@ impl Io {
             wit::Outcome::Rows(rows) => Ok(Outcome::Rows(rows.into())),
             wit::Outcome::Command(tag) => Ok(Outcome::Command(tag)),
             wit::Outcome::Passthrough(sql) => {
-                let first_line = sql.trim().lines().next().unwrap_or_default().to_owned();
-                Err(SqlError::unsupported(format!(
-                    "extconn does not run this statement yet: {first_line}"
-                )))
+                let mut ctx = self.ctx(session);
+                ops::passthrough(&mut ctx, &sql)
             }
             wit::Outcome::Operation(plan) => {
-                let mut ctx = ops::Ctx {
-                    catalog: &mut self.catalog,
-                    config: &self.providers,
-                    stores: &self.stores,
-                    tokio: &self.tokio,
-                    user: &session.user,
-                    notices: Vec::new(),
-                };
+                let mut ctx = self.ctx(session);
                 let outcome = ops::Plan::try_from(plan).and_then(|plan| ops::run(&mut ctx, plan));
                 notices.append(&mut ctx.notices);
                 outcome

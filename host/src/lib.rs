@@ -46,6 +46,7 @@
 mod bindings;
 pub mod catalog;
 pub mod cli;
+pub mod databases;
 pub mod demo;
 mod host;
 pub mod model;

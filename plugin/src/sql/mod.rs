@@ -226,7 +226,7 @@ pub enum Statement {
         if_exists: bool,
         /// The database.
         name: String,
-        /// `CASCADE`: drop a database that has tables.
+        /// Drop a database that has tables (CockroachDB's default; `RESTRICT` turns it off).
         cascade: bool,
     },
     /// `SHOW DATABASES`
@@ -388,7 +388,7 @@ impl Statement {
                 "DROP DATABASE {}{}{}",
                 if *if_exists { "IF EXISTS " } else { "" },
                 ident(name),
-                if *cascade { " CASCADE" } else { "" }
+                if *cascade { "" } else { " RESTRICT" }
             ),
             Self::ShowDatabases => "SHOW DATABASES".into(),
             Self::ShowTables { database } => match database {

@@ -158,17 +158,15 @@ pub(super) fn create_database(c: &mut Cursor<'_>) -> Result<Statement, ParseErro
     Ok(Statement::CreateDatabase { if_not_exists, name })
 }
 
-/// `DROP DATABASE [IF EXISTS] name [CASCADE | RESTRICT]`
+/// `DROP DATABASE [IF EXISTS] name [CASCADE | RESTRICT]` (CASCADE unless RESTRICT is given)
 pub(super) fn drop_database(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
     let if_exists = c.is_keyword_at(0, "if") && c.is_keyword_at(1, "exists");
     if if_exists {
         c.pos += 2;
     }
     let name = c.object_name()?;
-    let cascade = c.eat_keyword("cascade");
-    if !cascade {
-        c.eat_keyword("restrict");
-    }
+    // CASCADE is CockroachDB's default.
+    let cascade = c.eat_keyword("cascade") || !c.eat_keyword("restrict");
     c.expect_end()?;
     Ok(Statement::DropDatabase { if_exists, name, cascade })
 }

@@ -1,0 +1,399 @@
+//! The databases operations work on: one SQLite file each under `<data_dir>/databases`, and
+//! the SQL the component hands back for them (CREATE TABLE, INSERT, SELECT, …).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+
+use crate::model::{Column, ErrorKind, Outcome, Rows, SqlError, Value};
+
+/// The database a session uses when none is chosen, created on first use (as CockroachDB's).
+pub const DEFAULT_DATABASE: &str = "defaultdb";
+/// How long a statement waits for another writer of the same database.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+const SUFFIX: &str = ".sqlite";
+/// `PRAGMA application_id` of the databases extconn creates (`excn`).
+const APPLICATION_ID: i32 = 0x6578_636e;
+
+/// The databases under one data directory, with the connections the session has open.
+#[derive(Debug)]
+pub struct Databases {
+    dir: PathBuf,
+    open: HashMap<String, rusqlite::Connection>,
+}
+
+impl Databases {
+    /// The databases under `data_dir` (nothing is created until a database is).
+    pub fn new(data_dir: &Path) -> Self {
+        Self { dir: data_dir.join("databases"), open: HashMap::new() }
+    }
+
+    /// The directory that holds the database files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file of database `name`. Names are file-name safe: anything but lower-case ASCII
+    /// letters, digits and `_` is percent-encoded, so no name can reach outside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        let mut file = String::with_capacity(name.len() + SUFFIX.len());
+        for byte in name.bytes() {
+            if byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' {
+                file.push(byte as char);
+            } else {
+                file.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        file.push_str(SUFFIX);
+        self.dir.join(file)
+    }
+
+    /// Whether database `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.path(name).is_file()
+    }
+
+    /// Every database's name, sorted.
+    pub fn list(&self) -> Result<Vec<String>, SqlError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("list the databases", &self.dir, &e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if let Some(stem) = file.strip_suffix(SUFFIX)
+                && let Some(name) = decode(stem)
+            {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Creates database `name`; `Ok(false)` if it existed and `if_not_exists` is set.
+    pub fn create(&mut self, name: &str, if_not_exists: bool) -> Result<bool, SqlError> {
+        if self.exists(name) {
+            if if_not_exists {
+                return Ok(false);
+            }
+            return Err(SqlError::new(
+                ErrorKind::AlreadyExists,
+                "42P04",
+                format!("database {name:?} already exists"),
+            ));
+        }
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| io_error("create the databases directory", &self.dir, &e))?;
+        let path = self.path(name);
+        let db = open_file(&path, true)?;
+        // Writes the header, so the file is a database from now on, marked as extconn's. Its
+        // journal mode stays the default (a rollback journal): the file alone is then
+        // consistent under a read lock, which is how BACKUP reads it.
+        db.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| sqlite_error(&e))?;
+        self.open.insert(name.to_owned(), db);
+        Ok(true)
+    }
+
+    /// Drops database `name`: `Ok(false)` if it did not exist and `if_exists` is set.
+    pub fn drop(&mut self, name: &str, if_exists: bool, cascade: bool) -> Result<bool, SqlError> {
+        if !self.exists(name) {
+            if if_exists {
+                return Ok(false);
+            }
+            return Err(does_not_exist(name));
+        }
+        if !cascade && !self.tables(name)?.is_empty() {
+            return Err(SqlError::new(
+                ErrorKind::InvalidArgument,
+                "2BP01",
+                format!("database {name:?} is not empty and RESTRICT was specified"),
+            ));
+        }
+        self.open.remove(name);
+        let path = self.path(name);
+        std::fs::remove_file(&path).map_err(|e| io_error("drop the database", &path, &e))?;
+        for suffix in ["-journal", "-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            let _ = std::fs::remove_file(side);
+        }
+        Ok(true)
+    }
+
+    /// Forgets the open connection to `name` (after its file was replaced or removed).
+    pub fn close(&mut self, name: &str) {
+        self.open.remove(name);
+    }
+
+    /// The user tables of database `name`, sorted.
+    pub fn tables(&mut self, name: &str) -> Result<Vec<String>, SqlError> {
+        let db = self.connection(name)?;
+        let mut stmt = db
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .map_err(|e| sqlite_error(&e))?;
+        let names = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| sqlite_error(&e))?;
+        Ok(names)
+    }
+
+    /// The open connection to database `name`; the default database is created on first use.
+    pub fn connection(&mut self, name: &str) -> Result<&mut rusqlite::Connection, SqlError> {
+        if !self.open.contains_key(name) {
+            if !self.exists(name) {
+                if name != DEFAULT_DATABASE {
+                    return Err(does_not_exist(name));
+                }
+                self.create(name, true)?;
+            }
+            if !self.open.contains_key(name) {
+                let db = open_file(&self.path(name), false)?;
+                self.open.insert(name.to_owned(), db);
+            }
+        }
+        Ok(self.open.get_mut(name).expect("opened above"))
+    }
+
+    /// Runs one statement of SQLite SQL in database `name`.
+    pub fn run_sql(&mut self, name: &str, sql: &str) -> Result<Outcome, SqlError> {
+        let db = self.connection(name)?;
+        run_statement(db, sql)
+    }
+}
+
+/// `database "x" does not exist` (3D000).
+pub fn does_not_exist(name: &str) -> SqlError {
+    SqlError::new(ErrorKind::NotFound, "3D000", format!("database {name:?} does not exist"))
+}
+
+fn decode(stem: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(stem.len());
+    let mut iter = stem.bytes();
+    while let Some(b) = iter.next() {
+        if b == b'%' {
+            let hex = [iter.next()?, iter.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// Opens a database file (`create`: make it if missing) with a busy timeout.
+pub fn open_file(path: &Path, create: bool) -> Result<rusqlite::Connection, SqlError> {
+    use rusqlite::OpenFlags as F;
+    let mut flags = F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_NO_MUTEX | F::SQLITE_OPEN_URI;
+    if create {
+        flags |= F::SQLITE_OPEN_CREATE;
+    }
+    let db = rusqlite::Connection::open_with_flags(path, flags).map_err(|e| sqlite_error(&e))?;
+    db.busy_timeout(BUSY_TIMEOUT).map_err(|e| sqlite_error(&e))?;
+    db.pragma_update(None, "foreign_keys", "ON").map_err(|e| sqlite_error(&e))?;
+    Ok(db)
+}
+
+/// Runs one statement: rows if it returns columns, a command tag otherwise.
+pub fn run_statement(db: &rusqlite::Connection, sql: &str) -> Result<Outcome, SqlError> {
+    let mut stmt = db.prepare(sql).map_err(|e| sqlite_error(&e))?;
+    if stmt.column_count() == 0 {
+        let changed = stmt.raw_execute().map_err(|e| sqlite_error(&e))?;
+        return Ok(Outcome::Command(command_tag(sql, changed)));
+    }
+    let declared: Vec<Option<String>> =
+        stmt.columns().map(|c| c.decl_type().map(str::to_owned)).collect();
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut seen: Vec<Option<&'static str>> = vec![None; names.len()];
+    let mut rows = Vec::new();
+    let mut query = stmt.raw_query();
+    while let Some(row) = query.next().map_err(|e| sqlite_error(&e))? {
+        let mut values = Vec::with_capacity(names.len());
+        for (i, seen) in seen.iter_mut().enumerate() {
+            let value = match row.get_ref(i).map_err(|e| sqlite_error(&e))? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => {
+                    seen.get_or_insert("INT8");
+                    Value::Int(n)
+                }
+                ValueRef::Real(x) => {
+                    seen.get_or_insert("FLOAT8");
+                    Value::Float(x)
+                }
+                ValueRef::Text(t) => {
+                    seen.get_or_insert("STRING");
+                    Value::Text(String::from_utf8_lossy(t).into_owned())
+                }
+                ValueRef::Blob(b) => {
+                    seen.get_or_insert("BYTES");
+                    Value::Text(format!("\\x{}", hex(b)))
+                }
+            };
+            values.push(value);
+        }
+        rows.push(values);
+    }
+    let columns = names
+        .into_iter()
+        .zip(declared)
+        .zip(seen)
+        .map(|((name, declared), seen)| Column {
+            name,
+            sql_type: declared
+                .map(|d: String| sql_type(&d))
+                .or(seen.map(str::to_owned))
+                .unwrap_or_else(|| "STRING".to_owned()),
+        })
+        .collect();
+    Ok(Outcome::Rows(Rows { columns, rows }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A declared SQLite type as the CockroachDB type name it reads as (SQLite's affinity rules).
+fn sql_type(declared: &str) -> String {
+    let upper = declared.to_ascii_uppercase();
+    if upper.contains("INT") {
+        "INT8"
+    } else if upper.contains("CHAR") || upper.contains("CLOB") || upper.contains("TEXT") {
+        "STRING"
+    } else if upper.contains("BLOB") || upper.is_empty() {
+        "BYTES"
+    } else if upper.contains("REAL") || upper.contains("FLOA") || upper.contains("DOUB") {
+        "FLOAT8"
+    } else if upper.contains("BOOL") {
+        "BOOL"
+    } else if upper.contains("TIMESTAMP") {
+        "TIMESTAMPTZ"
+    } else {
+        "DECIMAL"
+    }
+    .to_owned()
+}
+
+/// PostgreSQL's command tags: `INSERT 0 3`, `UPDATE 2`, `DELETE 1`, `CREATE TABLE`, …
+fn command_tag(sql: &str, changed: usize) -> String {
+    let words: Vec<String> =
+        sql.split_whitespace().take(3).map(|w| w.to_ascii_uppercase()).collect();
+    let first = words.first().map(String::as_str).unwrap_or_default();
+    match first {
+        "INSERT" | "REPLACE" => format!("INSERT 0 {changed}"),
+        "UPDATE" => format!("UPDATE {changed}"),
+        "DELETE" => format!("DELETE {changed}"),
+        "CREATE" | "DROP" | "ALTER" => {
+            let mut tag = vec![first.to_owned()];
+            for word in words.iter().skip(1) {
+                let word = word.trim_end_matches('(');
+                if matches!(word, "TABLE" | "INDEX" | "VIEW" | "TRIGGER") {
+                    tag.push(word.to_owned());
+                    break;
+                }
+                if !matches!(word, "UNIQUE" | "TEMP" | "TEMPORARY" | "VIRTUAL") {
+                    break;
+                }
+            }
+            tag.join(" ")
+        }
+        "" => "OK".to_owned(),
+        other => other.trim_end_matches(';').to_owned(),
+    }
+}
+
+/// SQLite's error as a SQL error with the nearest SQLSTATE; the texts CockroachDB has for the
+/// same faults where they map one to one.
+pub fn sqlite_error(error: &rusqlite::Error) -> SqlError {
+    use rusqlite::ErrorCode as C;
+    let message = match error {
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        other => other.to_string(),
+    };
+    let code = error.sqlite_error_code();
+    let (kind, state, text) = if let Some(table) = message.strip_prefix("no such table: ") {
+        (ErrorKind::NotFound, "42P01", format!("relation {:?} does not exist", unqualified(table)))
+    } else if let Some(rest) = message.strip_prefix("table ")
+        && let Some(table) = rest.strip_suffix(" already exists")
+    {
+        (
+            ErrorKind::AlreadyExists,
+            "42P07",
+            format!("relation {:?} already exists", table.trim_matches('"')),
+        )
+    } else if let Some(column) = message.strip_prefix("no such column: ") {
+        (ErrorKind::NotFound, "42703", format!("column {column:?} does not exist"))
+    } else if message.contains("syntax error") || message.starts_with("incomplete input") {
+        (ErrorKind::Syntax, "42601", message.clone())
+    } else if message.starts_with("UNIQUE constraint failed") {
+        (
+            ErrorKind::AlreadyExists,
+            "23505",
+            format!("duplicate key value violates unique constraint: {message}"),
+        )
+    } else if message.starts_with("NOT NULL constraint failed") {
+        (
+            ErrorKind::InvalidArgument,
+            "23502",
+            format!("null value violates not-null constraint: {message}"),
+        )
+    } else if message.starts_with("FOREIGN KEY constraint failed") {
+        (ErrorKind::InvalidArgument, "23503", format!("foreign key violation: {message}"))
+    } else if message.starts_with("CHECK constraint failed") {
+        (
+            ErrorKind::InvalidArgument,
+            "23514",
+            format!("failed to satisfy CHECK constraint: {message}"),
+        )
+    } else if matches!(code, Some(C::DatabaseBusy | C::DatabaseLocked)) {
+        (ErrorKind::Unavailable, "55P03", format!("the database is busy: {message}"))
+    } else if matches!(code, Some(C::ReadOnly | C::CannotOpen | C::DiskFull | C::SystemIoFailure)) {
+        (ErrorKind::Unavailable, "58030", message.clone())
+    } else if matches!(code, Some(C::DatabaseCorrupt | C::NotADatabase)) {
+        (ErrorKind::Internal, "XX001", message.clone())
+    } else {
+        (ErrorKind::InvalidArgument, "42000", message.clone())
+    };
+    SqlError::new(kind, state, text)
+}
+
+fn unqualified(table: &str) -> &str {
+    table.rsplit('.').next().unwrap_or(table)
+}
+
+fn io_error(what: &str, path: &Path, error: &std::io::Error) -> SqlError {
+    SqlError::new(
+        ErrorKind::Unavailable,
+        "58030",
+        format!("could not {what} ({}): {error}", path.display()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_stay_inside_the_directory_and_read_back() {
+        let dbs = Databases::new(Path::new("/data"));
+        assert_eq!(dbs.path("movr"), Path::new("/data/databases/movr.sqlite"));
+        assert_eq!(dbs.path("../x"), Path::new("/data/databases/%2E%2E%2Fx.sqlite"));
+        assert_eq!(decode("%2E%2E%2Fx").as_deref(), Some("../x"));
+        assert_eq!(decode("Caf%C3%A9").as_deref(), Some("Café"));
+    }
+
+    #[test]
+    fn tags_read_like_postgres() {
+        assert_eq!(command_tag("insert into t values (1)", 1), "INSERT 0 1");
+        assert_eq!(command_tag("CREATE TABLE t (a)", 0), "CREATE TABLE");
+        assert_eq!(command_tag("CREATE UNIQUE INDEX i ON t(a)", 0), "CREATE INDEX");
+        assert_eq!(command_tag("update t set a = 1", 4), "UPDATE 4");
+        assert_eq!(command_tag("BEGIN", 0), "BEGIN");
+    }
+}
