@@ -89,10 +89,13 @@ pub enum Error {
         cause: String,
     },
     /// Permission denied by the filesystem or the service.
-    #[error("{location}: permission denied")]
+    #[error("{location}: permission denied: {reason}")]
     PermissionDenied {
         /// The object's display form.
         location: String,
+        /// Rejected credentials, or valid ones not allowed this operation, with the service's
+        /// error code when it gave one.
+        reason: String,
         /// The store's error.
         #[source]
         source: object_store::Error,
@@ -149,6 +152,18 @@ pub enum Error {
         /// The original message with every secret replaced.
         message: String,
     },
+    /// A userfile table the user may not use (only its owner and root may).
+    #[error(
+        "{location}: user {user} may not use the userfile table {table}: a table userfiles_<name> belongs to user <name>, and only its owner and root may use it"
+    )]
+    UserfileTable {
+        /// The target's display form.
+        location: String,
+        /// The user opening it.
+        user: String,
+        /// The qualified table name.
+        table: String,
+    },
     /// The local directory backing the store could not be prepared.
     #[error("{location}: cannot prepare local directory")]
     LocalDir {
@@ -174,7 +189,9 @@ impl Error {
             | Self::Configure { .. } => ErrorKind::InvalidArgument,
             Self::Redacted { kind, .. } => *kind,
             Self::NotFound { .. } | Self::NoBucket { .. } => ErrorKind::NotFound,
-            Self::PermissionDenied { .. } => ErrorKind::PermissionDenied,
+            Self::PermissionDenied { .. } | Self::UserfileTable { .. } => {
+                ErrorKind::PermissionDenied
+            }
             Self::Store { source, .. } => match source {
                 object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
                 object_store::Error::NotSupported { .. }
@@ -232,10 +249,12 @@ impl Error {
             object_store::Error::NotFound { .. } => Self::NotFound { location },
             object_store::Error::PermissionDenied { .. }
             | object_store::Error::Unauthenticated { .. } => {
-                Self::PermissionDenied { location, source }
+                let reason = denial(&source, operation);
+                Self::PermissionDenied { location, reason, source }
             }
             source if io_kind(&source) == Some(std::io::ErrorKind::PermissionDenied) => {
-                Self::PermissionDenied { location, source }
+                let reason = format!("the filesystem does not allow the {operation}");
+                Self::PermissionDenied { location, reason, source }
             }
             // The HTTP client's chain repeats itself at every level: name the cause once.
             source if io_kind(&source).is_some_and(unreachable) => {
@@ -244,6 +263,40 @@ impl Error {
             }
             source => Self::Store { location, operation, source },
         }
+    }
+}
+
+/// Why a service refused: credentials it does not accept, or accepted credentials without the
+/// permission for `operation` (a read-only key asked to write), told apart by the error code
+/// S3, Azure and GCS put in their answers.
+fn denial(source: &object_store::Error, operation: &str) -> String {
+    let text = format!("{source}");
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_owned())
+    };
+    let code = tag("Code");
+    let shown = match (&code, tag("Message")) {
+        (Some(code), Some(message)) => format!(" ({code}: {message})"),
+        (Some(code), None) => format!(" ({code})"),
+        _ => String::new(),
+    };
+    const REJECTED: [&str; 6] = [
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidToken",
+        "ExpiredToken",
+        "AuthenticationFailed",
+        "InvalidAuthenticationInfo",
+    ];
+    let rejected = matches!(source, object_store::Error::Unauthenticated { .. })
+        || code.as_deref().is_some_and(|c| REJECTED.contains(&c));
+    if rejected {
+        format!("the service does not accept these credentials{shown}")
+    } else {
+        format!("the credentials are valid but not allowed to {operation} here{shown}")
     }
 }
 

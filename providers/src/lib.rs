@@ -7,7 +7,9 @@
 //!
 //! Implemented so far: `nodelocal://1/…` and `nodelocal://self/…`, stored under
 //! `<data-dir>/extern/`; `s3://`, `gs://` and `azure-blob://` (with its aliases `azure://` and
-//! `azure-storage://`) through object_store's cloud clients. Every other storage scheme, every
+//! `azure-storage://`) through object_store's cloud clients; `userfile://` in the catalog
+//! database ([`storage::userfile`]). [`storage::check`] runs CHECK EXTERNAL CONNECTION's timed
+//! write/read/delete rounds on any of them. Every other storage scheme, every
 //! KMS and every changefeed sink answers an [`Error`] of kind [`ErrorKind::Unsupported`].
 //!
 //! ```
@@ -30,6 +32,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod backup;
+pub mod csvio;
 mod error;
 pub mod kms;
 pub mod sink;

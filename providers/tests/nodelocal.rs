@@ -67,12 +67,12 @@ fn other_schemes_are_unsupported_and_never_echo_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir);
     let secret = "CANARY-SECRET-4f1c";
-    let mut target = Target::new("userfile", "", "path");
-    target.uri = format!("userfile:///path?AWS_SECRET_ACCESS_KEY={secret}");
+    let mut target = Target::new("http", "host", "path");
+    target.uri = format!("http://host/path?AWS_SECRET_ACCESS_KEY={secret}");
     target.params = vec![("AWS_SECRET_ACCESS_KEY".into(), secret.into())];
     let err = storage::open(&config, &target).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(err.message(), "storage provider userfile is not available yet");
+    assert_eq!(err.message(), "storage provider http is not available yet");
     assert!(!format!("{target:?}").contains(secret));
 
     let mut kms_target = Target::new("aws-kms", "", "key");

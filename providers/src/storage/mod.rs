@@ -4,10 +4,12 @@
 //! and one line in [`open`].
 
 mod azure;
+pub mod check;
 mod cloud;
 mod gs;
 mod nodelocal;
 mod s3;
+pub mod userfile;
 
 use std::sync::Arc;
 
@@ -38,6 +40,7 @@ pub fn open(config: &Config, target: &Target) -> Result<Location, Error> {
         "s3" => s3::open(config, target),
         "gs" => gs::open(config, target),
         "azure" | "azure-blob" | "azure-storage" => azure::open(config, target),
+        "userfile" => userfile::open(config, target),
         scheme => Err(Error::UnsupportedStorage { scheme: scheme.to_owned() }),
     }
 }
@@ -163,6 +166,25 @@ impl Location {
         let path = self.path(key)?;
         let result = async { self.store.get(&path).await?.bytes().await }.await;
         result.map(|bytes| bytes.to_vec()).map_err(|e| self.fail(key, "get", e))
+    }
+
+    /// Reads the object at `key` chunk by chunk, for objects too large to hold in memory. A
+    /// missing object is [`Error::NotFound`] from this call; later failures come from the stream.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes, Error>>, Error> {
+        use futures::StreamExt;
+        let path = self.path(key)?;
+        let result = self.store.get(&path).await.map_err(|e| self.fail(key, "get", e))?;
+        let (this, key) = (self.clone(), key.to_owned());
+        Ok(result.into_stream().map_err(move |e| this.fail(&key, "get", e)).boxed())
+    }
+
+    /// The size in bytes of the object at `key`; a missing object is [`Error::NotFound`].
+    pub async fn size(&self, key: &str) -> Result<u64, Error> {
+        let path = self.path(key)?;
+        self.store.head(&path).await.map(|meta| meta.size).map_err(|e| self.fail(key, "head", e))
     }
 
     /// Deletes the object at `key`; a missing object is not an error.
