@@ -72,6 +72,12 @@ pub enum Command {
     },
     /// Walk through external connections on nodelocal storage, printing each statement.
     Demo,
+    /// Upload, list, download and delete `userfile://` files, like `cockroach userfile`.
+    Userfile {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::userfile_cmd::UserfileCommand,
+    },
 }
 
 /// `--format`.
@@ -142,13 +148,23 @@ fn run_inner(args: &Args) -> anyhow::Result<bool> {
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
         return Ok(true);
     }
+    if let Some(Command::Userfile { command }) = &args.command {
+        let config = args.runtime_config();
+        let mut out = std::io::stdout().lock();
+        crate::userfile_cmd::run(&args.data_dir, &args.user, config, command, &mut out)?;
+        return Ok(true);
+    }
     let runtime = Runtime::new(args.runtime_config())?;
     let mut host = Host::open(runtime, &args.data_dir)?;
+    if std::io::stderr().is_terminal() {
+        host.set_progress(progress_bar());
+    }
     let mut session = args.session();
     let interactive =
         args.command.is_none() && args.execute.is_empty() && std::io::stdin().is_terminal();
     if interactive {
         shell(&mut host, &mut session, args.format(), &args.data_dir)?;
+        wait_detached(&mut host);
         return Ok(true);
     }
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
@@ -159,16 +175,29 @@ fn run_inner(args: &Args) -> anyhow::Result<bool> {
     if !args.execute.is_empty() {
         for sql in &args.execute {
             if !run_script(&mut host, &session, sql, &mut printer)? {
+                wait_detached(&mut host);
                 return Ok(false);
             }
             // `USE` in one -e carries into the next, as in one session.
             session.database = host.current_database().map(str::to_owned);
         }
+        wait_detached(&mut host);
         return Ok(true);
     }
     let mut script = String::new();
     std::io::stdin().read_to_string(&mut script)?;
-    Ok(run_script(&mut host, &session, &script, &mut printer)?)
+    let ok = run_script(&mut host, &session, &script, &mut printer)?;
+    wait_detached(&mut host);
+    Ok(ok)
+}
+
+/// Detached operations finish before the process ends: say so if there is a wait.
+fn wait_detached(host: &mut Host) {
+    let running = host.detached_running();
+    if running > 0 {
+        eprintln!("waiting for {running} detached job(s) to finish (SHOW JOBS shows them)");
+        host.wait_detached();
+    }
 }
 
 /// Runs one script, printing each result as it comes; `false` if a statement failed.
@@ -187,6 +216,36 @@ pub fn run_script(
         }
     });
     printed.map(|()| ok)
+}
+
+/// A progress bar on stderr for long operations (BACKUP, RESTORE, IMPORT, EXPORT), cleared
+/// when the operation is done.
+fn progress_bar() -> impl Fn(&str, u64, u64) + Send + Sync + 'static {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+    move |operation: &str, done: u64, total: u64| {
+        let Ok(mut bar) = bar.lock() else { return };
+        if total == 0 {
+            return;
+        }
+        let current = bar.get_or_insert_with(|| {
+            let style = ProgressStyle::with_template(
+                "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            let new = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            new.set_style(style);
+            new.set_message(operation.to_owned());
+            new
+        });
+        current.set_length(total);
+        current.set_position(done);
+        if done >= total {
+            current.finish_and_clear();
+            *bar = None;
+        }
+    }
 }
 
 fn init_logging() {

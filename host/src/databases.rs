@@ -114,7 +114,7 @@ impl Databases {
                 format!("database {name:?} is not empty and RESTRICT was specified"),
             ));
         }
-        self.open.remove(name);
+        self.close(name);
         let path = self.path(name);
         std::fs::remove_file(&path).map_err(|e| io_error("drop the database", &path, &e))?;
         for suffix in ["-journal", "-wal", "-shm"] {
@@ -125,9 +125,14 @@ impl Databases {
         Ok(true)
     }
 
-    /// Forgets the open connection to `name` (after its file was replaced or removed).
+    /// Forgets the open connection to `name` and detaches it from the others (before its file
+    /// is replaced or removed).
     pub fn close(&mut self, name: &str) {
         self.open.remove(name);
+        for db in self.open.values() {
+            // Not attached is the usual case, and not an error.
+            let _ = db.execute("DETACH DATABASE ?1", [name]);
+        }
     }
 
     /// The user tables of database `name`, sorted.
@@ -162,11 +167,159 @@ impl Databases {
         Ok(self.open.get_mut(name).expect("opened above"))
     }
 
-    /// Runs one statement of SQLite SQL in database `name`.
+    /// Runs one statement of SQLite SQL in database `name`. Names qualified as CockroachDB
+    /// qualifies them work: `db.table` and `db.public.table` reach database `db` (attached on
+    /// first use), the current database as SQLite's `main`, and `public.table` is `table`.
     pub fn run_sql(&mut self, name: &str, sql: &str) -> Result<Outcome, SqlError> {
+        let known = if sql.contains('.') { self.list()? } else { Vec::new() };
+        let (sql, named) = qualify(sql, name, &known);
+        let others: Vec<(String, PathBuf)> = named
+            .into_iter()
+            .map(|other| (self.path(&other).clone(), other))
+            .map(|(p, o)| (o, p))
+            .collect();
         let db = self.connection(name)?;
-        run_statement(db, sql)
+        for (other, path) in others {
+            let attached: bool = db
+                .query_row(
+                    "SELECT count(*) FROM pragma_database_list WHERE name = ?1",
+                    [&other],
+                    |row| row.get(0),
+                )
+                .map_err(|e| sqlite_error(&e))?;
+            if !attached {
+                db.execute(
+                    "ATTACH DATABASE ?1 AS ?2",
+                    rusqlite::params![path.to_string_lossy(), other],
+                )
+                .map_err(|e| sqlite_error(&e))?;
+            }
+        }
+        run_statement(db, &sql)
     }
+}
+
+/// Rewrites CockroachDB's qualified names for SQLite, outside strings and comments: `current.`
+/// becomes `main.`, `db.public.` becomes `db.`, a leading `public.` goes; returns the SQL and
+/// the other databases (of `known`) it names, to attach.
+fn qualify(sql: &str, current: &str, known: &[String]) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(sql.len());
+    let mut named: Vec<String> = Vec::new();
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    // The last identifier written was a database qualifier followed by `.`.
+    let mut after_database = false;
+    while i < chars.len() {
+        let c = chars[i];
+        // Strings and comments are copied as they are.
+        if c == '\'' {
+            let start = i;
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(chars.len());
+            out.extend(&chars[start..i]);
+            after_database = false;
+            continue;
+        }
+        if c == '-' && chars.get(i + 1) == Some(&'-') {
+            let start = i;
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            out.extend(&chars[start..i]);
+            continue;
+        }
+        if c == '/' && chars.get(i + 1) == Some(&'*') {
+            let start = i;
+            i += 2;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i = (i + 2).min(chars.len());
+            out.extend(&chars[start..i]);
+            continue;
+        }
+        // An identifier: a word, or a "quoted" one.
+        let (ident, end) = if c == '"' {
+            let mut j = i + 1;
+            let mut value = String::new();
+            while j < chars.len() {
+                if chars[j] == '"' {
+                    if chars.get(j + 1) == Some(&'"') {
+                        value.push('"');
+                        j += 2;
+                        continue;
+                    }
+                    break;
+                }
+                value.push(chars[j]);
+                j += 1;
+            }
+            (Some(value), (j + 1).min(chars.len()))
+        } else if c.is_alphabetic() || c == '_' {
+            let mut j = i;
+            while j < chars.len()
+                && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '$')
+            {
+                j += 1;
+            }
+            let word: String = chars[i..j].iter().collect();
+            (Some(word.to_lowercase()), j)
+        } else {
+            (None, i + 1)
+        };
+        let Some(ident) = ident else {
+            out.push(c);
+            if !c.is_whitespace() && c != '.' {
+                after_database = false;
+            }
+            i = end;
+            continue;
+        };
+        let mut k = end;
+        while k < chars.len() && chars[k].is_whitespace() {
+            k += 1;
+        }
+        let dotted = chars.get(k) == Some(&'.');
+        let mut p = i;
+        while p > 0 && chars[p - 1].is_whitespace() {
+            p -= 1;
+        }
+        let preceded_by_dot = p > 0 && chars[p - 1] == '.';
+        if dotted && ident == "public" && (after_database || !preceded_by_dot) {
+            // `public.` after a database, or alone: the schema SQLite does not have.
+            i = k + 1;
+            after_database = false;
+            continue;
+        }
+        let dotted = dotted && !preceded_by_dot;
+        if dotted && ident == current {
+            out.push_str("main");
+            after_database = true;
+            i = end;
+            continue;
+        }
+        if dotted && known.contains(&ident) {
+            if !named.contains(&ident) {
+                named.push(ident.clone());
+            }
+            after_database = true;
+        } else {
+            after_database = false;
+        }
+        out.extend(&chars[i..end]);
+        i = end;
+    }
+    (out, named)
 }
 
 /// `database "x" does not exist` (3D000).
@@ -210,7 +363,7 @@ pub fn run_statement(db: &rusqlite::Connection, sql: &str) -> Result<Outcome, Sq
     }
     let declared: Vec<Option<String>> =
         stmt.columns().map(|c| c.decl_type().map(str::to_owned)).collect();
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let mut seen: Vec<Option<&'static str>> = vec![None; names.len()];
     let mut rows = Vec::new();
     let mut query = stmt.raw_query();
@@ -284,7 +437,16 @@ fn sql_type(declared: &str) -> String {
 fn command_tag(sql: &str, changed: usize) -> String {
     let words: Vec<String> =
         sql.split_whitespace().take(3).map(|w| w.to_ascii_uppercase()).collect();
-    let first = words.first().map(String::as_str).unwrap_or_default();
+    let mut first = words.first().map(String::as_str).unwrap_or_default();
+    let upper;
+    if first == "WITH" {
+        // A common table expression: the statement is the first INSERT, UPDATE or DELETE.
+        upper = sql.to_ascii_uppercase();
+        first = upper
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| matches!(*w, "INSERT" | "UPDATE" | "DELETE" | "REPLACE"))
+            .unwrap_or("WITH");
+    }
     match first {
         "INSERT" | "REPLACE" => format!("INSERT 0 {changed}"),
         "UPDATE" => format!("UPDATE {changed}"),
@@ -389,11 +551,35 @@ mod tests {
     }
 
     #[test]
+    fn qualified_names_are_rewritten_for_sqlite() {
+        let known = vec!["movr".to_owned(), "other".to_owned()];
+        let q = |sql| qualify(sql, "movr", &known);
+        assert_eq!(q("SELECT * FROM movr.users"), ("SELECT * FROM main.users".into(), vec![]));
+        assert_eq!(
+            q("SELECT * FROM movr.public.users u JOIN other.public.t ON u.id = t.id"),
+            ("SELECT * FROM main.users u JOIN other.t ON u.id = t.id".into(), vec!["other".into()])
+        );
+        assert_eq!(
+            q("SELECT 'movr.users', \"movr\".x FROM public.t"),
+            ("SELECT 'movr.users', main.x FROM t".into(), vec![])
+        );
+        assert_eq!(
+            q("SELECT movr FROM t -- movr.users"),
+            ("SELECT movr FROM t -- movr.users".into(), vec![])
+        );
+        assert_eq!(q("SELECT t.movr FROM t"), ("SELECT t.movr FROM t".into(), vec![]));
+    }
+
+    #[test]
     fn tags_read_like_postgres() {
         assert_eq!(command_tag("insert into t values (1)", 1), "INSERT 0 1");
         assert_eq!(command_tag("CREATE TABLE t (a)", 0), "CREATE TABLE");
         assert_eq!(command_tag("CREATE UNIQUE INDEX i ON t(a)", 0), "CREATE INDEX");
         assert_eq!(command_tag("update t set a = 1", 4), "UPDATE 4");
         assert_eq!(command_tag("BEGIN", 0), "BEGIN");
+        assert_eq!(
+            command_tag("WITH n AS (SELECT 1) INSERT INTO t SELECT * FROM n", 1),
+            "INSERT 0 1"
+        );
     }
 }

@@ -12,9 +12,12 @@ const SECRET: &str = "wJalrXUtnFEMI-demo-secret";
 /// One step: what it shows, the statement, and whether it is meant to fail.
 struct Step {
     note: &'static str,
+    /// `{exported}` is replaced by the files the demo's EXPORT wrote, as `external://` URIs.
     sql: String,
     validation: Validation,
     fails: bool,
+    /// Run as this user instead of the session's.
+    user: Option<&'static str>,
 }
 
 fn steps() -> Vec<Step> {
@@ -23,17 +26,32 @@ fn steps() -> Vec<Step> {
         sql: sql.to_owned(),
         validation: Validation::Full,
         fails: false,
+        user: None,
     };
     vec![
         // Leftovers of an earlier run (dropping a missing connection is not an error).
         Step {
             note: "Start clean: dropping a connection that does not exist is not an error.",
             sql: "DROP EXTERNAL CONNECTION backup_bucket; DROP EXTERNAL CONNECTION s3_archive; \
-                  DROP EXTERNAL CONNECTION kafka_sink"
+                  DROP EXTERNAL CONNECTION kafka_sink; DROP DATABASE IF EXISTS movr; \
+                  DROP DATABASE IF EXISTS movr_copy; DROP USER IF EXISTS analyst"
                 .into(),
             validation: Validation::Full,
             fails: false,
+            user: None,
         },
+        step(
+            "A small movr database: a SQLite file under the data directory. SQL that is not about \
+             connections goes straight to SQLite.",
+            "CREATE DATABASE movr; USE movr; \
+             CREATE TABLE users (id INTEGER PRIMARY KEY, city TEXT NOT NULL, name TEXT, credit_card TEXT); \
+             CREATE TABLE rides (id INTEGER PRIMARY KEY, rider_id INTEGER REFERENCES users (id), \
+                                 city TEXT, revenue REAL); \
+             INSERT INTO users VALUES (1, 'new york', 'Ana Ruiz', '4111-1111'), \
+                                      (2, 'boston', 'Bo Chen', NULL), \
+                                      (3, 'seattle', 'Chidi \"CJ\" Okafor, Jr.', '5500-0000'); \
+             INSERT INTO rides VALUES (1, 1, 'new york', 25.5), (2, 3, 'seattle', 12.25)",
+        ),
         step(
             "Name a storage location once. CREATE checks the URI and validates the target: it writes, \
              lists and reads back a crdb_external_storage_location file.",
@@ -50,6 +68,57 @@ fn steps() -> Vec<Step> {
             "IF NOT EXISTS leaves an existing connection alone, without touching its target.",
             "CREATE EXTERNAL CONNECTION IF NOT EXISTS backup_bucket AS 'nodelocal://1/other'",
         ),
+        step(
+            "Back up through the connection, as the CockroachDB docs do. SQLite keeps no history, so \
+             AS OF SYSTEM TIME gets a NOTICE rather than being silently ignored.",
+            "BACKUP DATABASE movr INTO 'external://backup_bucket' AS OF SYSTEM TIME '-10s' WITH revision_history",
+        ),
+        step("Full backups in the collection:", "SHOW BACKUPS IN 'external://backup_bucket'"),
+        step(
+            "Change a row, then add an incremental backup: only the changed chunk goes up.",
+            "UPDATE users SET city = 'chicago' WHERE id = 2; \
+             BACKUP DATABASE movr INTO LATEST IN 'external://backup_bucket'",
+        ),
+        step("What the chain holds:", "SHOW BACKUP LATEST IN 'external://backup_bucket'"),
+        step(
+            "Drop the database and restore it from the latest backup: every chunk is checked before \
+             the database appears.",
+            "DROP DATABASE movr; RESTORE DATABASE movr FROM LATEST IN 'external://backup_bucket'; \
+             SELECT * FROM movr.users",
+        ),
+        step(
+            "EXPORT a table as CSV through the same connection (a sub-path of it), then IMPORT it \
+             into another database: quotes, commas and NULLs come back exactly.",
+            "EXPORT INTO CSV 'external://backup_bucket/export' WITH nullas = '' FROM TABLE movr.users; \
+             CREATE DATABASE movr_copy; USE movr_copy; \
+             CREATE TABLE users (id INTEGER PRIMARY KEY, city TEXT NOT NULL, name TEXT, credit_card TEXT)",
+        ),
+        step(
+            "",
+            "IMPORT INTO users CSV DATA ({exported}) WITH nullif = ''; \
+             SELECT count(*) AS differing_rows FROM \
+             (SELECT * FROM users EXCEPT SELECT * FROM movr.users)",
+        ),
+        step(
+            "Using a connection needs USAGE on it: a new user without it is refused (42501).",
+            "CREATE USER analyst",
+        ),
+        Step {
+            user: Some("analyst"),
+            fails: true,
+            ..step("", "SHOW BACKUPS IN 'external://backup_bucket'")
+        },
+        step(
+            "Grant it, and the same statement works.",
+            "GRANT USAGE ON EXTERNAL CONNECTION backup_bucket TO analyst",
+        ),
+        Step {
+            note: "",
+            sql: "SHOW BACKUPS IN 'external://backup_bucket'".into(),
+            validation: Validation::Full,
+            fails: false,
+            user: None,
+        },
         Step {
             note: "An S3 bucket with keys. `parse-only` validation checks every parameter without \
                    contacting S3 (the secret is shown as **** in this echo).",
@@ -59,6 +128,7 @@ fn steps() -> Vec<Step> {
             ),
             validation: Validation::ParseOnly,
             fails: false,
+            user: None,
         },
         Step {
             note: "Storage parameters are UPPERCASE; anything else is an unknown parameter.",
@@ -67,6 +137,7 @@ fn steps() -> Vec<Step> {
             ),
             validation: Validation::ParseOnly,
             fails: true,
+            user: None,
         },
         Step {
             note: "A Kafka changefeed sink: its parameters are lowercase; no broker is contacted, as in CockroachDB.",
@@ -76,6 +147,7 @@ fn steps() -> Vec<Step> {
             ),
             validation: Validation::Full,
             fails: false,
+            user: None,
         },
         step(
             "Every connection, with secrets redacted and query keys sorted.",
@@ -99,6 +171,22 @@ fn steps() -> Vec<Step> {
     ]
 }
 
+/// The CSV files the demo's EXPORT wrote, as a list of `external://` URI literals.
+fn exported(host: &Host) -> std::io::Result<String> {
+    let dir = host.data_dir().join("extern/backups/export");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".csv"))
+        .collect();
+    files.sort();
+    Ok(files
+        .iter()
+        .map(|f| format!("'external://backup_bucket/export/{f}'"))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 /// Runs the demo, printing each note, statement and result. `Ok(false)` if a step did not
 /// turn out as the demo expects (it stops there).
 pub fn run(host: &mut Host, session: &Session, printer: &mut Printer<'_>) -> std::io::Result<bool> {
@@ -106,14 +194,33 @@ pub fn run(host: &mut Host, session: &Session, printer: &mut Printer<'_>) -> std
         "extconn demo — catalog and nodelocal files under {}",
         host.data_dir().display()
     ))?;
+    // The CSV files of an earlier run's EXPORT would be imported twice.
+    match std::fs::remove_dir_all(host.data_dir().join("extern/backups/export")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut session = session.clone();
     for step in steps() {
         if !step.note.is_empty() {
             printer.note("")?;
             printer.note(step.note)?;
         }
-        printer.comment(&step.sql.replace(SECRET, "****"))?;
-        let session = Session { validation: step.validation, ..session.clone() };
-        let succeeded = run_script(host, &session, &step.sql, printer)?;
+        let sql = if step.sql.contains("{exported}") {
+            step.sql.replace("{exported}", &exported(host)?)
+        } else {
+            step.sql.clone()
+        };
+        let shown = sql.replace(SECRET, "****");
+        match step.user {
+            Some(user) => printer.comment(&format!("(as {user}) {shown}"))?,
+            None => printer.comment(&shown)?,
+        }
+        let mut step_session = Session { validation: step.validation, ..session.clone() };
+        if let Some(user) = step.user {
+            step_session.user = user.to_owned();
+        }
+        let succeeded = run_script(host, &step_session, &sql, printer)?;
+        session.database = host.current_database().map(str::to_owned);
         if succeeded == step.fails {
             return Ok(false);
         }

@@ -10,6 +10,7 @@ use tracing::debug;
 use crate::bindings::wit;
 use crate::catalog::{Catalog, CatalogError, GrantObject, Mutation};
 use crate::databases::Databases;
+use crate::jobs::Jobs;
 use crate::model::{Outcome, Session, SqlError, StatementResult};
 use crate::ops;
 use crate::runtime::{Plugin, Runtime};
@@ -60,7 +61,17 @@ impl Host {
         let databases = Databases::new(data_dir);
         Ok(Self {
             runtime,
-            io: Io { catalog, databases, database: None, providers, stores: Arc::default(), tokio },
+            io: Io {
+                catalog,
+                databases,
+                database: None,
+                jobs: None,
+                progress: None,
+                detached: Vec::new(),
+                providers,
+                stores: Arc::default(),
+                tokio,
+            },
         })
     }
 
@@ -77,6 +88,27 @@ impl Host {
     /// The catalog, for direct changes (tests, seeding).
     pub fn catalog_mut(&mut self) -> &mut Catalog {
         &mut self.io.catalog
+    }
+
+    /// Reports the progress of long operations (BACKUP, RESTORE, IMPORT, EXPORT) to
+    /// `progress(operation, bytes_done, bytes_total)`, e.g. to draw a progress bar.
+    pub fn set_progress(&mut self, progress: impl Fn(&str, u64, u64) + Send + Sync + 'static) {
+        self.io.progress = Some(Box::new(progress));
+    }
+
+    /// How many detached operations are still running.
+    pub fn detached_running(&mut self) -> usize {
+        self.io.detached.retain(|t| !t.is_finished());
+        self.io.detached.len()
+    }
+
+    /// Waits for every detached operation to finish.
+    pub fn wait_detached(&mut self) {
+        for thread in self.io.detached.drain(..) {
+            if thread.join().is_err() {
+                tracing::error!("a detached operation panicked");
+            }
+        }
     }
 
     /// The database the last script ended in (`USE` in a script changes it): a shell carries it
@@ -164,9 +196,22 @@ struct Io {
     databases: Databases,
     /// The current script's database (`USE` changes it).
     database: Option<String>,
+    jobs: Option<Jobs>,
+    progress: Option<Box<ops::ProgressFn>>,
+    /// Detached operations still running, joined before the host goes away.
+    detached: Vec<std::thread::JoinHandle<()>>,
     providers: Arc<providers::Config>,
     stores: Arc<providers::storage::Cache>,
     tokio: tokio::runtime::Runtime,
+}
+
+impl Drop for Io {
+    /// A detached operation finishes before the process can end: nothing is left half done.
+    fn drop(&mut self) {
+        for thread in self.detached.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Io {
@@ -178,13 +223,15 @@ impl std::fmt::Debug for Io {
 impl Io {
     fn ctx<'a>(&'a mut self, session: &'a Session) -> ops::Ctx<'a> {
         ops::Ctx {
-            catalog: &mut self.catalog,
             config: &self.providers,
             stores: &self.stores,
             tokio: &self.tokio,
             user: &session.user,
             databases: &mut self.databases,
             database: &mut self.database,
+            jobs: &mut self.jobs,
+            progress: self.progress.as_deref(),
+            job: None,
             notices: Vec::new(),
         }
     }
@@ -208,10 +255,32 @@ impl Io {
                 ops::passthrough(&mut ctx, &sql)
             }
             wit::Outcome::Operation(plan) => {
-                let mut ctx = self.ctx(session);
-                let outcome = ops::Plan::try_from(plan).and_then(|plan| ops::run(&mut ctx, plan));
+                let env = || ops::Env {
+                    config: self.providers.clone(),
+                    stores: self.stores.clone(),
+                    user: session.user.clone(),
+                    database: self.database.clone(),
+                };
+                let env = env();
+                let mut ctx = ops::Ctx {
+                    config: &self.providers,
+                    stores: &self.stores,
+                    tokio: &self.tokio,
+                    user: &session.user,
+                    databases: &mut self.databases,
+                    database: &mut self.database,
+                    jobs: &mut self.jobs,
+                    progress: self.progress.as_deref(),
+                    job: None,
+                    notices: Vec::new(),
+                };
+                let outcome = ops::Plan::try_from(plan)
+                    .and_then(|plan| ops::run(&mut ctx, plan, move || env));
                 notices.append(&mut ctx.notices);
-                outcome
+                outcome.map(|(outcome, thread)| {
+                    self.detached.extend(thread);
+                    outcome
+                })
             }
         };
         StatementResult { notices, outcome }

@@ -49,10 +49,12 @@ pub mod cli;
 pub mod databases;
 pub mod demo;
 mod host;
+pub mod jobs;
 pub mod model;
 mod ops;
 pub mod output;
 pub mod runtime;
+pub mod userfile_cmd;
 
 pub use catalog::{Catalog, CatalogError};
 pub use host::{

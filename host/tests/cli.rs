@@ -181,12 +181,28 @@ fn piped_stdin_is_one_script() {
 }
 
 #[test]
-fn database_sql_is_not_run_yet() {
+fn database_sql_runs_in_sqlite_and_use_carries_across_scripts() {
     let dir = tempfile::tempdir().unwrap();
-    extconn(dir.path(), &["-e", "CREATE TABLE t (a INT)"]).fails_with(
-        "",
-        "ERROR: extconn does not run this statement yet: CREATE TABLE t (a INT)\nSQLSTATE: 0A000\n",
+    extconn(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "-e",
+            "CREATE DATABASE movr; USE movr; CREATE TABLE t (a INT, b TEXT); INSERT INTO t VALUES (1, 'x'), (2, NULL)",
+            "-e",
+            "SELECT a, b FROM t ORDER BY a",
+        ],
+    )
+    .succeeds_with(
+        "{\"tag\":\"CREATE DATABASE\"}\n{\"tag\":\"SET\"}\n{\"tag\":\"CREATE TABLE\"}\n{\"tag\":\"INSERT 0 2\"}\n\
+         {\"columns\":[\"a\",\"b\"],\"rows\":[[1,\"x\"],[2,null]]}\n",
     );
+    assert!(dir.path().join("data/databases/movr.sqlite").is_file());
+    extconn(dir.path(), &["--database", "movr", "-e", "SELECT * FROM nope"])
+        .fails_with("", "ERROR: relation \"nope\" does not exist\nSQLSTATE: 42P01\n");
+    extconn(dir.path(), &["-e", "USE nope"])
+        .fails_with("", "ERROR: database \"nope\" does not exist\nSQLSTATE: 3D000\n");
 }
 
 #[test]

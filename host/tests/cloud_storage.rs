@@ -217,3 +217,78 @@ fn azure_wrong_key_fails_and_leaves_no_entry() {
     assert!(!format!("{e:?}").contains(key), "{e:?}");
     assert_eq!(host.catalog().read_connection("c").unwrap(), None);
 }
+
+/// Creates (once per run) an IAM user on moto whose policy allows only reading and listing,
+/// through boto3 in the venv `scripts/services` installed; returns its key id and secret.
+fn read_only_s3_user() -> (String, String) {
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: scripts/services start installs it (with boto3) into .cache/venv",
+        venv.display()
+    );
+    let script = r#"
+import boto3, json, os, time
+kw = dict(endpoint_url=os.environ["EXTCONN_TEST_S3_ENDPOINT"], region_name="us-east-1",
+          aws_access_key_id=os.environ["EXTCONN_TEST_S3_ACCESS_KEY_ID"],
+          aws_secret_access_key=os.environ["EXTCONN_TEST_S3_SECRET_ACCESS_KEY"])
+iam = boto3.client("iam", **kw)
+name = "extconn-readonly-%d-%d" % (os.getpid(), time.time_ns())
+iam.create_user(UserName=name)
+key = iam.create_access_key(UserName=name)["AccessKey"]
+iam.put_user_policy(UserName=name, PolicyName="read", PolicyDocument=json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+     "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "*"}]}))
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#;
+    let output = std::process::Command::new(&venv)
+        .args(["-c", script])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", venv.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "creating the read-only IAM user failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (id, secret) = stdout.trim().split_once(' ').expect("key id and secret");
+    (id.to_owned(), secret.to_owned())
+}
+
+#[test]
+fn s3_read_only_credentials_fail_clearly_and_leave_no_entry() {
+    let (mut host, _dir) = host();
+    let endpoint = env("EXTCONN_TEST_S3_ENDPOINT");
+    let (key_id, secret) = read_only_s3_user();
+    let uri = format!(
+        "s3://{BUCKET}/ro?AWS_ACCESS_KEY_ID={}&AWS_SECRET_ACCESS_KEY={}\
+         &AWS_ENDPOINT={}&AWS_USE_PATH_STYLE=true&AWS_REGION=us-east-1",
+        q(&key_id),
+        q(&secret),
+        q(&endpoint),
+    );
+    let e = err(&mut host, &root(), &format!("CREATE EXTERNAL CONNECTION ro AS '{uri}'"));
+    assert!(
+        e.message.contains(
+            "failed to create s3 external connection: failed to write a sentinel ExternalStorage \
+             file: s3://extconn-host/ro/crdb_external_storage_location: permission denied: the \
+             credentials are valid but not allowed to put here (AccessDenied: Access Denied)"
+        ),
+        "{e:?}"
+    );
+    assert!(!format!("{e:?}").contains(&secret), "{e:?}");
+    assert_eq!(host.catalog().read_connection("ro").unwrap(), None);
+
+    // Distinct from a wrong secret for the same key id.
+    let wrong = uri.replace(&q(&secret), CANARY);
+    let w = err(&mut host, &root(), &format!("CREATE EXTERNAL CONNECTION ro AS '{wrong}'"));
+    assert!(
+        w.message.contains(
+            "s3://extconn-host/ro/crdb_external_storage_location: permission denied: the service \
+             does not accept these credentials (SignatureDoesNotMatch: "
+        ),
+        "{w:?}"
+    );
+    assert!(!format!("{w:?}").contains(CANARY), "{w:?}");
+    assert_eq!(host.catalog().read_connection("ro").unwrap(), None);
+}

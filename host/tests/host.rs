@@ -145,9 +145,6 @@ fn unreachable_storage_fails_and_secrets_stay_hidden() {
     assert!(!format!("{e:?}").contains(CANARY), "{e:?}");
     assert_eq!(host.catalog().read_connection("s3").unwrap(), None);
 
-    let e = err(&mut host, &root(), "CREATE EXTERNAL CONNECTION u AS 'userfile:///path'");
-    assert!(e.message.contains("storage provider userfile is not available yet"), "{e:?}");
-
     let parse_only = Session { validation: Validation::ParseOnly, ..root() };
     ok(&mut host, &parse_only, &format!("CREATE EXTERNAL CONNECTION s3 AS '{uri}'"));
     let results = ok(&mut host, &root(), "SHOW EXTERNAL CONNECTIONS");
@@ -158,11 +155,15 @@ fn unreachable_storage_fails_and_secrets_stay_hidden() {
 }
 
 #[test]
-fn sql_for_the_database_is_not_run_yet() {
-    let (mut host, _dir) = host();
-    let e = err(&mut host, &root(), "CREATE TABLE t (a INT)\n  -- more");
-    assert_eq!((e.kind, e.sqlstate.as_str()), (ErrorKind::Unsupported, "0A000"), "{e:?}");
-    assert_eq!(e.message, "extconn does not run this statement yet: CREATE TABLE t (a INT)");
+fn sql_for_the_database_runs_in_the_default_database() {
+    let (mut host, dir) = host();
+    ok(&mut host, &root(), "CREATE TABLE t (a INT)\n  -- more");
+    assert!(dir.path().join("databases/defaultdb.sqlite").is_file());
+    let e = err(&mut host, &root(), "INSERT INTO nope VALUES (1)");
+    assert_eq!((e.kind, e.sqlstate.as_str()), (ErrorKind::NotFound, "42P01"), "{e:?}");
+    assert_eq!(e.message, "relation \"nope\" does not exist");
+    let e = err(&mut host, &root(), "SELEC 1");
+    assert_eq!((e.kind, e.sqlstate.as_str()), (ErrorKind::Syntax, "42601"), "{e:?}");
 }
 
 #[test]

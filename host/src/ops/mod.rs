@@ -6,16 +6,19 @@
 //! the rest as JSON (`detail`, documented per kind in the module that runs it). The host moves
 //! the bytes: bulk data never passes through the component.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
-use crate::catalog::Catalog;
 use crate::databases::{self, Databases};
+use crate::jobs::Jobs;
 use crate::model::{Column, Outcome, Rows, SqlError, Value};
 use extconn_providers as providers;
 
+mod backup;
 mod check;
+mod table_io;
 
 /// A planned operation, with its targets converted for the providers.
 #[derive(Debug)]
@@ -28,10 +31,9 @@ pub(crate) struct Plan {
     pub detail: Json,
 }
 
-/// What an operation may use: the catalog, the providers, the I/O runtime, and the script's
-/// session state.
+/// What an operation may use: the providers, the I/O runtime, the databases and jobs, and the
+/// script's session state.
 pub(crate) struct Ctx<'a> {
-    pub catalog: &'a mut Catalog,
     pub config: &'a Arc<providers::Config>,
     pub stores: &'a Arc<providers::storage::Cache>,
     pub tokio: &'a tokio::runtime::Runtime,
@@ -41,8 +43,99 @@ pub(crate) struct Ctx<'a> {
     pub databases: &'a mut Databases,
     /// The script's current database (`USE` changes it).
     pub database: &'a mut Option<String>,
+    /// The jobs table, opened on first use.
+    pub jobs: &'a mut Option<Jobs>,
+    /// Where long operations report progress (`operation`, bytes done, bytes in all).
+    pub progress: Option<&'a ProgressFn>,
+    /// The job this operation runs as, when it was created before (a detached operation).
+    pub job: Option<i64>,
     /// NOTICEs for the statement's result.
     pub notices: Vec<String>,
+}
+
+/// What a detached operation takes into its thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Env {
+    pub config: Arc<providers::Config>,
+    pub stores: Arc<providers::storage::Cache>,
+    pub user: String,
+    pub database: Option<String>,
+}
+
+/// A progress callback: operation, bytes done, bytes in all.
+pub type ProgressFn = dyn Fn(&str, u64, u64) + Send + Sync;
+
+/// How often a running job's progress is written to the jobs table, at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Reports a running job's progress: to the jobs table (at most every [`PROGRESS_EVERY`]) and
+/// to the session's progress callback.
+pub(crate) struct JobProgress<'a> {
+    id: i64,
+    operation: String,
+    jobs: Mutex<(Jobs, Instant)>,
+    progress: Option<&'a ProgressFn>,
+}
+
+impl JobProgress<'_> {
+    /// `done` of `total` bytes (`total` 0: unknown).
+    pub(crate) fn report(&self, done: u64, total: u64) {
+        if let Some(progress) = self.progress {
+            progress(&self.operation, done, total);
+        }
+        let Ok(mut guard) = self.jobs.lock() else { return };
+        let (jobs, last) = &mut *guard;
+        if total > 0 && last.elapsed() >= PROGRESS_EVERY {
+            *last = Instant::now();
+            let status = format!("{done} of {total} bytes");
+            // Progress is advisory: a busy catalog must not fail the operation.
+            let _ = jobs.progress(self.id, done as f64 / total as f64, &status);
+        }
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// Starts the job `plan` runs as (or takes the one made for it), and a reporter that
+    /// records its progress in the jobs table and hands it to the progress callback.
+    pub(crate) fn start_job(&mut self, plan: &Plan) -> Result<(i64, JobProgress<'a>), SqlError> {
+        let id = match self.job {
+            Some(id) => id,
+            None => {
+                let user = self.user;
+                self.jobs()?.start(&plan.kind, str_field(plan, "statement")?, user)?
+            }
+        };
+        let reporter = Jobs::open(&self.config.data_dir)?;
+        let progress = JobProgress {
+            id,
+            operation: plan.kind.clone(),
+            jobs: Mutex::new((reporter, Instant::now())),
+            progress: self.progress,
+        };
+        Ok((id, progress))
+    }
+
+    /// Records the end of job `id`; the operation's own error stays its error.
+    pub(crate) fn finish_job<T>(
+        &mut self,
+        id: i64,
+        result: Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let jobs = self.jobs()?;
+        match &result {
+            Ok(_) => jobs.finish(id, Ok("{}"))?,
+            Err(e) => jobs.finish(id, Err(e))?,
+        }
+        result
+    }
+
+    /// The jobs table.
+    pub(crate) fn jobs(&mut self) -> Result<&Jobs, SqlError> {
+        if self.jobs.is_none() {
+            *self.jobs = Some(Jobs::open(&self.config.data_dir)?);
+        }
+        Ok(self.jobs.as_ref().expect("opened above"))
+    }
 }
 
 impl std::fmt::Debug for Ctx<'_> {
@@ -51,10 +144,87 @@ impl std::fmt::Debug for Ctx<'_> {
     }
 }
 
-/// Runs `plan`.
-pub(crate) fn run(ctx: &mut Ctx<'_>, plan: Plan) -> Result<Outcome, SqlError> {
+/// Operations that may run detached (`WITH detached`).
+const DETACHABLE: &[&str] = &["BACKUP", "RESTORE", "IMPORT"];
+
+/// Runs `plan`; a detached BACKUP, RESTORE or IMPORT starts its job, hands it to a thread and
+/// returns its id (the thread is returned to be joined before the process ends).
+pub(crate) fn run(
+    ctx: &mut Ctx<'_>,
+    plan: Plan,
+    env: impl FnOnce() -> Env,
+) -> Result<(Outcome, Option<std::thread::JoinHandle<()>>), SqlError> {
+    let detached = DETACHABLE.contains(&plan.kind.as_str())
+        && plan.detail["options"]["detached"].as_bool() == Some(true);
+    if !detached {
+        return run_here(ctx, plan).map(|outcome| (outcome, None));
+    }
+    let user = ctx.user;
+    let id = ctx.jobs()?.start(&plan.kind, str_field(&plan, "statement")?, user)?;
+    let env = env();
+    let thread = std::thread::Builder::new()
+        .name(format!("job-{id}"))
+        .spawn(move || run_detached(env, plan, id))
+        .map_err(|e| SqlError::internal(format!("cannot start a thread for job {id}: {e}")))?;
+    let outcome = Outcome::Rows(Rows {
+        columns: vec![Column { name: "job_id".into(), sql_type: "INT8".into() }],
+        rows: vec![vec![Value::Int(id)]],
+    });
+    Ok((outcome, Some(thread)))
+}
+
+/// A detached operation's thread: its own I/O runtime, database connections and jobs table.
+fn run_detached(env: Env, plan: Plan, id: i64) {
+    let _span = tracing::debug_span!("job", id).entered();
+    let mut databases = Databases::new(&env.config.data_dir);
+    let mut database = env.database.clone();
+    let mut jobs = None;
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SqlError::internal(format!("cannot start the I/O runtime: {e}")))
+        .and_then(|tokio| {
+            let mut ctx = Ctx {
+                config: &env.config,
+                stores: &env.stores,
+                tokio: &tokio,
+                user: &env.user,
+                databases: &mut databases,
+                database: &mut database,
+                jobs: &mut jobs,
+                progress: None,
+                job: Some(id),
+                notices: Vec::new(),
+            };
+            run_here(&mut ctx, plan)
+        });
+    if let Err(e) = result {
+        // The runners record their own failures; this catches what failed before they ran.
+        if let Ok(jobs) = Jobs::open(&env.config.data_dir)
+            && let Ok(Some((status, _))) = jobs.outcome(id)
+            && status == "running"
+        {
+            let _ = jobs.finish(id, Err(&e));
+        }
+        tracing::warn!(job = id, error = %e.message, "detached job failed");
+    }
+}
+
+fn run_here(ctx: &mut Ctx<'_>, plan: Plan) -> Result<Outcome, SqlError> {
     match plan.kind.as_str() {
         "CHECK" => check::run(ctx, plan),
+        "BACKUP" => backup::run_backup(ctx, &plan),
+        "RESTORE" => backup::run_restore(ctx, &plan),
+        "SHOW BACKUPS" => backup::run_show_backups(ctx, &plan),
+        "SHOW BACKUP" => backup::run_show_backup(ctx, &plan),
+        "IMPORT" => table_io::run_import(ctx, &plan),
+        "EXPORT" => table_io::run_export(ctx, &plan),
+        "SHOW JOBS" => {
+            let id = plan.detail.get("id").and_then(Json::as_i64);
+            let user = str_field(&plan, "user")?.to_owned();
+            let admin = bool_field(&plan, "admin");
+            ctx.jobs()?.show(id, &user, admin)
+        }
         "CREATE DATABASE" => {
             let name = str_field(&plan, "name")?;
             let if_not_exists = bool_field(&plan, "if_not_exists");

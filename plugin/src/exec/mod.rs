@@ -7,6 +7,7 @@
 //! answered from the log (deterministic replay). Statements are short and pure, so replaying
 //! costs far less than the I/O between steps, and no hand-written state machines can drift.
 
+mod check;
 mod connection;
 mod grants;
 mod ops;
@@ -207,12 +208,7 @@ fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<StatementResult> {
         S::ShowCreateAllExternalConnections => connection::show_create(ctx, None)?,
         S::ShowExternalConnections => connection::show(ctx, None)?,
         S::ShowExternalConnection { name } => connection::show(ctx, Some(name))?,
-        S::CheckExternalConnection { .. } => {
-            return Err(Error::unsupported(
-                "CHECK EXTERNAL CONNECTION is not available yet in this version of extconn",
-            )
-            .into());
-        }
+        S::CheckExternalConnection { uri, options } => check::check(ctx, uri, options)?,
         S::CreateRole { is_user, if_not_exists, name, password, login } => {
             roles::create_role(ctx, *is_user, *if_not_exists, name, password.as_deref(), *login)?
         }

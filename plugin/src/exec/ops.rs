@@ -177,6 +177,7 @@ fn options_json(options: &[StmtOption]) -> Run<Json> {
             "revision_history"
             | "detached"
             | "strict_quotes"
+            | "allow_quoted_null"
             | "skip_missing_foreign_keys"
             | "as_json"
             | "check_files" => Json::Bool(boolean(name, value)?),

@@ -33,6 +33,7 @@ const IMPORT_OPTIONS: &[&str] = &[
     "decompress",
     "row_limit",
     "strict_quotes",
+    "allow_quoted_null",
     "detached",
 ];
 /// EXPORT INTO CSV's options.
