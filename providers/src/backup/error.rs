@@ -157,7 +157,7 @@ pub enum Error {
         /// The backup's directory.
         backup: String,
     },
-    /// The reassembled file fails `PRAGMA integrity_check`.
+    /// The reassembled file fails `PRAGMA quick_check`.
     #[error("database {database} restored from {backup} failed its integrity check: {report}")]
     IntegrityCheck {
         /// The database.
