@@ -164,6 +164,9 @@ pub enum Error {
         /// The qualified table name.
         table: String,
     },
+    /// A Kafka sink request failed (its message names the sink, never a secret).
+    #[error(transparent)]
+    Kafka(#[from] crate::sink::kafka::Error),
     /// The local directory backing the store could not be prepared.
     #[error("{location}: cannot prepare local directory")]
     LocalDir {
@@ -200,6 +203,7 @@ impl Error {
                 _ => ErrorKind::Unavailable,
             },
             Self::Unreachable { .. } => ErrorKind::Unavailable,
+            Self::Kafka(e) => e.kind(),
             Self::LocalDir { source, .. } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Unavailable,

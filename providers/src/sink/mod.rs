@@ -1,0 +1,74 @@
+//! Changefeed sinks (`kafka://`, `confluent-cloud://`, `azure-event-hub://`; later
+//! `webhook-https://` and cloud storage), all behind one [`Sink`] trait.
+//!
+//! A changefeed hands a sink batches of keyed [`Message`]s and, now and then, a resolved
+//! timestamp that must reach every topic. [`Sink::emit`] returns only once the service has
+//! acknowledged every message of the batch, so a caller that checkpoints after it delivers at
+//! least once; messages with the same key keep their order.
+
+pub mod kafka;
+
+use crate::{Config, Error, Target};
+
+/// One changefeed message: a row's key and its value (an envelope), for `topic`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic (from [`Sink::topic`]).
+    pub topic: String,
+    /// The row's primary key, encoded (CockroachDB: a JSON array). Messages with the same key
+    /// arrive in the order they were emitted.
+    pub key: Vec<u8>,
+    /// The message body (CockroachDB: the JSON envelope).
+    pub value: Vec<u8>,
+}
+
+/// What CREATE CHANGEFEED's options say about the sink, beside its URI.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// `kafka_sink_config`: CockroachDB's JSON (`{"Flush": {…}, "RequiredAcks": "ALL", …}`).
+    pub kafka_sink_config: Option<String>,
+    /// Partitions of the topics [`Sink::ensure_topics`] creates; `None`: the broker's default.
+    pub topic_partitions: Option<i32>,
+}
+
+/// A changefeed sink, opened for one changefeed.
+#[async_trait::async_trait]
+pub trait Sink: Send + Sync + std::fmt::Debug {
+    /// The topic a table's changes go to (CockroachDB: `topic_name` for every table, else
+    /// `topic_prefix` + the table's name, with characters the sink cannot take escaped).
+    fn topic(&self, table: &str) -> String;
+
+    /// Makes sure `topics` exist, creating the missing ones; existing ones are fine.
+    async fn ensure_topics(&self, topics: &[String]) -> Result<(), Error>;
+
+    /// Sends `messages`, returning once every one is acknowledged. Same-key messages keep
+    /// their order. On an error some messages may have been delivered: send the batch again.
+    async fn emit(&self, messages: Vec<Message>) -> Result<(), Error>;
+
+    /// Sends `payload` (a resolved-timestamp message) to every partition of every topic in
+    /// `topics`, returning once all are acknowledged.
+    async fn emit_resolved(&self, topics: &[String], payload: Vec<u8>) -> Result<(), Error>;
+
+    /// Waits until everything handed to the sink so far is acknowledged.
+    async fn flush(&self) -> Result<(), Error>;
+}
+
+/// Connects and authenticates to the sink `target` names, then disconnects.
+pub async fn probe(_config: &Config, target: &Target) -> Result<(), Error> {
+    match target.provider.as_str() {
+        "kafka" => Ok(kafka::probe(target, kafka::PROBE_TIMEOUT).await?),
+        _ => Err(Error::UnsupportedSink { scheme: target.scheme.clone() }),
+    }
+}
+
+/// Opens the sink `target` names for one changefeed.
+pub async fn open(
+    _config: &Config,
+    target: &Target,
+    options: &SinkOptions,
+) -> Result<Box<dyn Sink>, Error> {
+    match target.provider.as_str() {
+        "kafka" => Ok(Box::new(kafka::KafkaSink::open(target, options)?)),
+        _ => Err(Error::UnsupportedSink { scheme: target.scheme.clone() }),
+    }
+}
