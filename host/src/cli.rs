@@ -72,6 +72,9 @@ pub enum Command {
     },
     /// Walk through external connections on nodelocal storage, printing each statement.
     Demo,
+    /// Run a node: it runs the changefeed jobs of the data directory (and resumes them after a
+    /// restart) until it is stopped.
+    Start,
     /// Upload, list, download and delete `userfile://` files, like `cockroach userfile`.
     Userfile {
         /// What to do.
@@ -143,6 +146,17 @@ pub fn run(args: Args) -> ExitCode {
 
 /// `Ok(false)`: a statement failed (its error is printed already).
 fn run_inner(args: &Args) -> anyhow::Result<bool> {
+    if let Some(Command::Start) = &args.command {
+        let config = std::sync::Arc::new(crate::provider_config(&args.data_dir));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        eprintln!(
+            "extconn node on {} (pid {}): running changefeed jobs; stop it with Ctrl-C",
+            args.data_dir.display(),
+            std::process::id()
+        );
+        crate::node::run(&args.data_dir, config, stop)?;
+        return Ok(true);
+    }
     if let Some(Command::Component { out }) = &args.command {
         std::fs::write(out, runtime::embedded_component())
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;

@@ -135,12 +135,14 @@ impl Databases {
         }
     }
 
-    /// The user tables of database `name`, sorted.
+    /// The user tables of database `name`, sorted: not SQLite's own, not change capture's
+    /// (`_extconn_*`).
     pub fn tables(&mut self, name: &str) -> Result<Vec<String>, SqlError> {
         let db = self.connection(name)?;
         let mut stmt = db
             .prepare(
-                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+                   AND name NOT LIKE '\\_extconn\\_%' ESCAPE '\\' ORDER BY name",
             )
             .map_err(|e| sqlite_error(&e))?;
         let names = stmt

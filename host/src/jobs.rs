@@ -24,7 +24,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     fraction_completed REAL NOT NULL DEFAULT 0,
     error TEXT,
     result TEXT,
-    pid INTEGER NOT NULL
+    pid INTEGER NOT NULL,
+    -- What a long-running job (a changefeed) needs to run and resume: its plan, as JSON.
+    payload TEXT,
+    -- Where it is: a changefeed's cursor and high-water mark, as JSON.
+    progress TEXT
 )";
 
 /// A job's state, as SHOW JOBS spells it.
@@ -46,6 +50,36 @@ impl Status {
             Self::Failed => "failed",
         }
     }
+}
+
+/// What [`Jobs::get`] tells of a job.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    /// `BACKUP`, `CHANGEFEED`, …
+    pub job_type: String,
+    /// `running`, `paused`, `succeeded`, …
+    pub status: String,
+    /// Who started it.
+    pub user: String,
+    /// A long-running job's plan.
+    pub payload: Option<String>,
+}
+
+/// A long-running job as a node sees it.
+#[derive(Debug, Clone)]
+pub struct LongJob {
+    /// Its id.
+    pub id: i64,
+    /// `running`, `paused`, `pause-requested`, `cancel-requested`, `canceled`, `failed`.
+    pub status: String,
+    /// The process that runs it (0: none yet).
+    pub pid: u32,
+    /// Its plan.
+    pub payload: String,
+    /// Where it is.
+    pub progress: Option<String>,
+    /// Who started it.
+    pub user: String,
 }
 
 /// The jobs table, over its own connection to the catalog file (a job in another thread
@@ -117,8 +151,124 @@ impl Jobs {
             .map_err(failed)
     }
 
+    /// Records a new long-running job (a changefeed) that a node runs: `payload` is its plan.
+    pub fn start_long(
+        &self,
+        job_type: &str,
+        description: &str,
+        user: &str,
+        payload: &str,
+        progress: &str,
+    ) -> Result<i64, SqlError> {
+        let id = self.start(job_type, description, user)?;
+        self.db
+            .execute(
+                "UPDATE jobs SET payload = ?2, progress = ?3, pid = 0 WHERE id = ?1",
+                params![id, payload, progress],
+            )
+            .map_err(failed)?;
+        Ok(id)
+    }
+
+    /// The long-running jobs of `job_type` that are not finished.
+    pub fn long_jobs(&self, job_type: &str) -> Result<Vec<LongJob>, SqlError> {
+        let mut stmt = self
+            .db
+            .prepare(
+                "SELECT id, status, pid, payload, progress, user_name FROM jobs
+                 WHERE job_type = ?1 AND payload IS NOT NULL
+                   AND status NOT IN ('succeeded', 'failed', 'canceled')
+                 ORDER BY id",
+            )
+            .map_err(failed)?;
+        let rows = stmt
+            .query_map([job_type], |row| {
+                Ok(LongJob {
+                    id: row.get(0)?,
+                    status: row.get(1)?,
+                    pid: row.get(2)?,
+                    payload: row.get(3)?,
+                    progress: row.get(4)?,
+                    user: row.get(5)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(failed)?;
+        Ok(rows)
+    }
+
+    /// Claims job `id` for this process if no live process runs it; whether it was claimed.
+    pub fn claim(&self, id: i64, previous_pid: u32) -> Result<bool, SqlError> {
+        if previous_pid != 0 && previous_pid != std::process::id() && process_alive(previous_pid) {
+            return Ok(false);
+        }
+        let changed = self
+            .db
+            .execute(
+                "UPDATE jobs SET pid = ?2, modified = ?3 WHERE id = ?1 AND pid = ?4",
+                params![id, std::process::id(), now_micros(), previous_pid],
+            )
+            .map_err(failed)?;
+        Ok(changed == 1)
+    }
+
+    /// Saves a long-running job's progress (and what it is doing).
+    pub fn save_progress(
+        &self,
+        id: i64,
+        progress: &str,
+        running_status: &str,
+    ) -> Result<(), SqlError> {
+        self.db
+            .execute(
+                "UPDATE jobs SET progress = ?2, running_status = ?3, modified = ?4 WHERE id = ?1",
+                params![id, progress, running_status, now_micros()],
+            )
+            .map(drop)
+            .map_err(failed)
+    }
+
+    /// Sets a job's status (PAUSE, RESUME, CANCEL and what a node does about them).
+    pub fn set_status(&self, id: i64, status: &str, error: Option<&str>) -> Result<(), SqlError> {
+        let finished = matches!(status, "canceled" | "failed" | "succeeded").then(now_micros);
+        self.db
+            .execute(
+                "UPDATE jobs SET status = ?2, error = coalesce(?3, error), modified = ?4,
+                        finished = coalesce(?5, finished)
+                 WHERE id = ?1",
+                params![id, status, error, now_micros(), finished],
+            )
+            .map(drop)
+            .map_err(failed)
+    }
+
+    /// A job's type, status, owner and payload, if it exists.
+    pub fn get(&self, id: i64) -> Result<Option<JobInfo>, SqlError> {
+        self.db
+            .query_row(
+                "SELECT job_type, status, user_name, payload FROM jobs WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok(JobInfo {
+                        job_type: row.get(0)?,
+                        status: row.get(1)?,
+                        user: row.get(2)?,
+                        payload: row.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(failed)
+    }
+
     /// SHOW JOBS (every job for an admin, the user's own otherwise) or SHOW JOB id.
-    pub fn show(&self, id: Option<i64>, user: &str, admin: bool) -> Result<Outcome, SqlError> {
+    pub fn show(
+        &self,
+        id: Option<i64>,
+        user: &str,
+        admin: bool,
+        job_type: Option<&str>,
+    ) -> Result<Outcome, SqlError> {
         let mut stmt = self
             .db
             .prepare(
@@ -126,11 +276,12 @@ impl Jobs {
                         started, finished, modified, fraction_completed, error, pid
                  FROM jobs
                  WHERE (?1 IS NULL OR id = ?1) AND (?2 OR user_name = ?3)
+                   AND (?4 IS NULL OR job_type = ?4)
                  ORDER BY created DESC, id DESC",
             )
             .map_err(failed)?;
         let mut rows = Vec::new();
-        let mut query = stmt.query(params![id, admin, user]).map_err(failed)?;
+        let mut query = stmt.query(params![id, admin, user, job_type]).map_err(failed)?;
         while let Some(row) = query.next().map_err(failed)? {
             let get_text = |i: usize| -> rusqlite::Result<Value> {
                 Ok(row.get::<_, Option<String>>(i)?.map_or(Value::Null, Value::Text))
@@ -139,9 +290,9 @@ impl Jobs {
                 Ok(row.get::<_, Option<i64>>(i)?.map_or(Value::Null, |t| Value::Text(timestamp(t))))
             };
             let mut status: String = row.get(4).map_err(failed)?;
-            let mut error = get_text(11).map_err(failed)?;
             let pid: u32 = row.get(12).map_err(failed)?;
-            if status == "running" && !process_alive(pid) {
+            let mut error = get_text(11).map_err(failed)?;
+            if status == "running" && pid != 0 && !process_alive(pid) && job_is_short(row)? {
                 status = "failed".into();
                 error = Value::Text(format!(
                     "the process running this job (pid {pid}) stopped before it finished"
@@ -200,6 +351,13 @@ impl Jobs {
             .optional()
             .map_err(failed)
     }
+}
+
+/// Whether a job runs once (BACKUP, …) rather than until canceled (a changefeed, which a node
+/// resumes after a restart).
+fn job_is_short(row: &rusqlite::Row<'_>) -> Result<bool, SqlError> {
+    let job_type: String = row.get(1).map_err(failed)?;
+    Ok(job_type != "CHANGEFEED")
 }
 
 /// Whether process `pid` is still running (Linux: `/proc`; elsewhere assumed alive).

@@ -45,12 +45,14 @@
 
 mod bindings;
 pub mod catalog;
+pub mod changefeed;
 pub mod cli;
 pub mod databases;
 pub mod demo;
 mod host;
 pub mod jobs;
 pub mod model;
+pub mod node;
 mod ops;
 pub mod output;
 pub mod runtime;

@@ -4,41 +4,8 @@
 
 mod common;
 
-use common::{err, host, ok, root};
+use common::{env, err, host, ok, q, root, unique};
 use extconn_host::{Host, Outcome, Session, Validation, Value};
-
-/// A variable `scripts/services start` exports; its absence fails the test with what to do.
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: the cloud storage tests run against emulators on 127.0.0.1. \
-             Run them with scripts/test, or first eval \"$(scripts/services start)\" \
-             (and scripts/services stop afterwards)"
-        ),
-    }
-}
-
-/// Percent-encodes a query value (secrets hold `/` and `+`).
-fn q(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{test}-{}-{nanos}", std::process::id())
-}
 
 fn s3_uri(path: &str, endpoint: &str) -> String {
     format!(

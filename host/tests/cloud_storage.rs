@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{err, host, ok, root};
+use common::{env, err, host, ok, q, root, unique};
 use extconn_host::Host;
 use extconn_providers::{Target, storage};
 
@@ -15,39 +15,6 @@ const SENTINEL_TEXT: &str =
 const BUCKET: &str = "extconn-host";
 /// A secret that must never show up in any output.
 const CANARY: &str = "CANARY-41c2-SECRET";
-
-/// A variable `scripts/services start` exports; its absence fails the test with what to do.
-fn env(name: &str) -> String {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => value,
-        _ => panic!(
-            "{name} is not set: the cloud storage tests run against emulators on 127.0.0.1. \
-             Run them with scripts/test, or first eval \"$(scripts/services start)\" \
-             (and scripts/services stop afterwards)"
-        ),
-    }
-}
-
-fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{test}-{}-{nanos}", std::process::id())
-}
-
-/// Percent-encodes a query value (secrets hold `/` and `+`).
-fn q(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 fn s3_uri(bucket: &str, path: &str, secret: &str, endpoint: &str) -> String {
     format!(

@@ -17,6 +17,7 @@ use crate::model::{Column, Outcome, Rows, SqlError, Value};
 use extconn_providers as providers;
 
 mod backup;
+pub(crate) mod changefeed;
 mod check;
 mod table_io;
 
@@ -218,12 +219,15 @@ fn run_here(ctx: &mut Ctx<'_>, plan: Plan) -> Result<Outcome, SqlError> {
         "SHOW BACKUPS" => backup::run_show_backups(ctx, &plan),
         "SHOW BACKUP" => backup::run_show_backup(ctx, &plan),
         "IMPORT" => table_io::run_import(ctx, &plan),
+        "CHANGEFEED" => changefeed::run_create(ctx, &plan),
+        "JOB CONTROL" => changefeed::run_control(ctx, &plan),
         "EXPORT" => table_io::run_export(ctx, &plan),
         "SHOW JOBS" => {
             let id = plan.detail.get("id").and_then(Json::as_i64);
             let user = str_field(&plan, "user")?.to_owned();
             let admin = bool_field(&plan, "admin");
-            ctx.jobs()?.show(id, &user, admin)
+            let job_type = bool_field(&plan, "changefeed").then_some("CHANGEFEED");
+            ctx.jobs()?.show(id, &user, admin, job_type)
         }
         "CREATE DATABASE" => {
             let name = str_field(&plan, "name")?;

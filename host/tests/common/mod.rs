@@ -46,3 +46,37 @@ pub fn err(host: &mut Host, session: &Session, sql: &str) -> extconn_host::SqlEr
         _ => panic!("expected an error from:\n  {sql}\ngot:\n  {results:?}"),
     }
 }
+
+/// A variable `scripts/services start` exports; its absence fails the test with what to do.
+pub fn env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{name} is not set: these tests run against services on 127.0.0.1 (moto, \
+             fake-gcs-server, Azurite, tansu). Run them with scripts/test, or first \
+             eval \"$(scripts/services start)\" (and scripts/services stop afterwards)"
+        ),
+    }
+}
+
+/// Percent-encodes a query value (secrets hold `/` and `+`).
+pub fn q(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A name no other test or earlier run uses: `<test>-<pid>-<nanos>`.
+pub fn unique(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{test}-{}-{nanos}", std::process::id())
+}

@@ -7,6 +7,7 @@
 //! answered from the log (deterministic replay). Statements are short and pure, so replaying
 //! costs far less than the I/O between steps, and no hand-written state machines can drift.
 
+mod changefeed;
 mod check;
 mod connection;
 mod grants;
@@ -271,6 +272,9 @@ fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<StatementResult> {
         S::ShowJobs { id } => {
             ops::host_statement(ctx, "SHOW JOBS", serde_json::json!({ "id": id }))?
         }
+        S::CreateChangefeed(c) => changefeed::create(ctx, c)?,
+        S::ControlJob { action, id } => changefeed::control(ctx, *action, *id)?,
+        S::ShowChangefeedJobs { id } => changefeed::show_jobs(ctx, *id)?,
         S::Other { sql } => crate::model::Outcome::Passthrough(sql.clone()),
     };
     Ok(StatementResult { outcome, notices: std::mem::take(&mut ctx.notices) })

@@ -38,17 +38,17 @@ use crate::sql::ops::{
 use crate::uri;
 
 /// The URIs one statement names, resolved together: one round of reads for all of them.
-struct Uses {
+pub(super) struct Uses {
     uris: Vec<(String, Purpose)>,
 }
 
 impl Uses {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self { uris: Vec::new() }
     }
 
     /// Adds `uris`; returns their target indexes.
-    fn add(&mut self, uris: &[String], purpose: Purpose) -> Vec<usize> {
+    pub(super) fn add(&mut self, uris: &[String], purpose: Purpose) -> Vec<usize> {
         uris.iter()
             .map(|uri| {
                 self.uris.push((uri.clone(), purpose));
@@ -59,7 +59,7 @@ impl Uses {
 
     /// Reads the principal, the time, and every named connection with its grants, then
     /// resolves each URI in order.
-    fn resolve(self, ctx: &mut Ctx<'_>) -> Run<(Principal, i64, Vec<Target>)> {
+    pub(super) fn resolve(self, ctx: &mut Ctx<'_>) -> Run<(Principal, i64, Vec<Target>)> {
         let user = ctx.session.user.clone();
         let mut names: Vec<String> = Vec::new();
         for (uri, _) in &self.uris {
@@ -123,7 +123,7 @@ fn direct(uri: &str, purpose: Purpose, principal: &Principal) -> Run<Target> {
     Ok(target)
 }
 
-fn plan(kind: &str, targets: Vec<Target>, detail: Json) -> Outcome {
+pub(super) fn plan(kind: &str, targets: Vec<Target>, detail: Json) -> Outcome {
     Outcome::Operation(OperationPlan { kind: kind.to_owned(), targets, detail: detail.to_string() })
 }
 
@@ -137,7 +137,7 @@ fn scope_json(scope: &Scope) -> Json {
     }
 }
 
-fn table_json(table: &TableName) -> Json {
+pub(super) fn table_json(table: &TableName) -> Json {
     json!({ "database": table.database, "table": table.table })
 }
 

@@ -246,6 +246,20 @@ pub enum Statement {
         /// The one job, for `SHOW JOB id`.
         id: Option<i64>,
     },
+    /// `CREATE CHANGEFEED …`
+    CreateChangefeed(ops::Changefeed),
+    /// `PAUSE JOB id`, `RESUME JOB id`, `CANCEL JOB id`
+    ControlJob {
+        /// What to do.
+        action: ops::JobControl,
+        /// The job.
+        id: i64,
+    },
+    /// `SHOW CHANGEFEED JOBS`, `SHOW CHANGEFEED JOB id`
+    ShowChangefeedJobs {
+        /// The one job, for `SHOW CHANGEFEED JOB id`.
+        id: Option<i64>,
+    },
     /// A statement extconn does not own, for the host's database, as written.
     Other {
         /// The statement's text: from its first token to its last, without the `;`.
@@ -398,6 +412,10 @@ impl Statement {
             Self::UseDatabase { name } => format!("USE {}", ident(name)),
             Self::ShowJobs { id: None } => "SHOW JOBS".into(),
             Self::ShowJobs { id: Some(id) } => format!("SHOW JOB {id}"),
+            Self::CreateChangefeed(c) => c.redacted_sql(),
+            Self::ControlJob { action, id } => format!("{} JOB {id}", action.as_str()),
+            Self::ShowChangefeedJobs { id: None } => "SHOW CHANGEFEED JOBS".into(),
+            Self::ShowChangefeedJobs { id: Some(id) } => format!("SHOW CHANGEFEED JOB {id}"),
             Self::Other { sql } => sql.clone(),
         }
     }

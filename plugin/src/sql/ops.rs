@@ -81,8 +81,15 @@ pub enum OptionValue {
 pub type StmtOption = (String, OptionValue);
 
 /// Options whose values are secrets or may carry them: masked when a statement is shown.
-pub const SECRET_OPTIONS: &[&str] =
-    &["encryption_passphrase", "kms", "incremental_location", "new_kms", "old_kms"];
+pub const SECRET_OPTIONS: &[&str] = &[
+    "encryption_passphrase",
+    "kms",
+    "incremental_location",
+    "new_kms",
+    "old_kms",
+    "webhook_auth_header",
+    "confluent_schema_registry",
+];
 
 /// `BACKUP [scope] INTO [LATEST IN | 'subdir' IN] uri [AS OF SYSTEM TIME e] [WITH …]`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,5 +252,49 @@ impl Export {
             ExportSource::Query(q) => q.clone(),
         };
         format!("EXPORT INTO CSV {MASK}{} FROM {source}", options_sql(&self.options))
+    }
+}
+
+/// `CREATE CHANGEFEED FOR [TABLE] t, … INTO 'uri' [WITH …]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changefeed {
+    /// The watched tables.
+    pub tables: Vec<TableName>,
+    /// The sink.
+    pub uri: String,
+    /// `WITH` options.
+    pub options: Vec<StmtOption>,
+}
+
+impl Changefeed {
+    /// The statement with the URI and secret options masked.
+    pub fn redacted_sql(&self) -> String {
+        format!(
+            "CREATE CHANGEFEED FOR TABLE {} INTO {MASK}{}",
+            self.tables.iter().map(TableName::to_sql).collect::<Vec<_>>().join(", "),
+            options_sql(&self.options)
+        )
+    }
+}
+
+/// What `PAUSE JOB`, `RESUME JOB` and `CANCEL JOB` do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobControl {
+    /// `PAUSE JOB id`
+    Pause,
+    /// `RESUME JOB id`
+    Resume,
+    /// `CANCEL JOB id`
+    Cancel,
+}
+
+impl JobControl {
+    /// `PAUSE`, `RESUME` or `CANCEL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "PAUSE",
+            Self::Resume => "RESUME",
+            Self::Cancel => "CANCEL",
+        }
     }
 }

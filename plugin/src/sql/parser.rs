@@ -56,6 +56,11 @@ const FAMILIES: &[Family] = &[
     Family { prefix: &["set", "database"], parse: ops::set_database, passwords: true },
     Family { prefix: &["show", "jobs"], parse: ops::show_jobs, passwords: true },
     Family { prefix: &["show", "job"], parse: ops::show_job, passwords: true },
+    Family { prefix: &["create", "changefeed"], parse: ops::create_changefeed, passwords: true },
+    Family { prefix: &["pause", "job"], parse: ops::pause_job, passwords: true },
+    Family { prefix: &["resume", "job"], parse: ops::resume_job, passwords: true },
+    Family { prefix: &["cancel", "job"], parse: ops::cancel_job, passwords: true },
+    Family { prefix: &["show", "changefeed"], parse: ops::show_changefeed_jobs, passwords: true },
 ];
 
 /// CockroachDB's reserved keywords: not allowed as a bare name (`non_reserved_word`).

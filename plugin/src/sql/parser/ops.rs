@@ -3,8 +3,8 @@
 use super::{Cursor, is_reserved};
 use crate::sql::lexer::Kind;
 use crate::sql::ops::{
-    Backup, Export, ExportSource, Import, OptionValue, Restore, Scope, StmtOption, Subdir,
-    TableName,
+    Backup, Changefeed, Export, ExportSource, Import, JobControl, OptionValue, Restore, Scope,
+    StmtOption, Subdir, TableName,
 };
 use crate::sql::{ParseError, Statement};
 
@@ -38,6 +38,96 @@ const IMPORT_OPTIONS: &[&str] = &[
 ];
 /// EXPORT INTO CSV's options.
 const EXPORT_OPTIONS: &[&str] = &["delimiter", "nullas", "chunk_rows", "chunk_size", "compression"];
+
+/// CREATE CHANGEFEED's options (CockroachDB's, less the formats and features extconn does not
+/// have, which are refused by name when the statement runs).
+const CHANGEFEED_OPTIONS: &[&str] = &[
+    "resolved",
+    "updated",
+    "diff",
+    "key_in_value",
+    "topic_in_value",
+    "envelope",
+    "initial_scan",
+    "no_initial_scan",
+    "initial_scan_only",
+    "format",
+    "min_checkpoint_frequency",
+    "kafka_sink_config",
+    "webhook_sink_config",
+    "webhook_auth_header",
+    "webhook_client_timeout",
+    "full_table_name",
+    "cursor",
+    "end_time",
+    "mvcc_timestamp",
+    "on_error",
+    "schema_change_policy",
+    "schema_change_events",
+    "split_column_families",
+    "compression",
+    "file_size",
+    "confluent_schema_registry",
+    "avro_schema_prefix",
+    "key_column",
+    "unordered",
+    "virtual_columns",
+    "lagging_ranges_threshold",
+    "lagging_ranges_polling_interval",
+    "metrics_label",
+    "gc_protect_expires_after",
+    "protect_data_from_gc_on_pause",
+    "encode_json_value_null_as_object",
+    "headers_json_column_name",
+];
+
+/// `CREATE CHANGEFEED FOR [TABLE] t, … INTO 'uri' [WITH …]`
+pub(super) fn create_changefeed(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
+    c.expect_keyword("for")?;
+    c.eat_keyword("table");
+    let tables = c.list(|c| {
+        c.eat_keyword("table");
+        c.table_name()
+    })?;
+    c.expect_keyword("into")?;
+    let uri = c.string_or_placeholder()?;
+    let options = c.with_options(CHANGEFEED_OPTIONS)?;
+    c.expect_end()?;
+    Ok(Statement::CreateChangefeed(Changefeed { tables, uri, options }))
+}
+
+/// `PAUSE JOB id`, `RESUME JOB id`, `CANCEL JOB id`
+pub(super) fn pause_job(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
+    job_control(c, JobControl::Pause)
+}
+
+/// `RESUME JOB id`
+pub(super) fn resume_job(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
+    job_control(c, JobControl::Resume)
+}
+
+/// `CANCEL JOB id`
+pub(super) fn cancel_job(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
+    job_control(c, JobControl::Cancel)
+}
+
+fn job_control(c: &mut Cursor<'_>, action: JobControl) -> Result<Statement, ParseError> {
+    let id = c.job_id()?;
+    c.expect_end()?;
+    Ok(Statement::ControlJob { action, id })
+}
+
+/// `SHOW CHANGEFEED JOBS`, `SHOW CHANGEFEED JOB id`
+pub(super) fn show_changefeed_jobs(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
+    let id = if c.eat_keyword("jobs") {
+        None
+    } else {
+        c.expect_keyword("job")?;
+        Some(c.job_id()?)
+    };
+    c.expect_end()?;
+    Ok(Statement::ShowChangefeedJobs { id })
+}
 
 /// `BACKUP [TABLE t, … | DATABASE d, …] INTO [LATEST IN | 'subdir' IN] uri [AS OF SYSTEM TIME e]
 /// [WITH …]`

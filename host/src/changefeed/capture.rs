@@ -1,0 +1,872 @@
+//! Change capture by triggers, in the database file itself.
+//!
+//! [`install`] puts three triggers (`AFTER INSERT`, `AFTER UPDATE`, `AFTER DELETE`) on a table.
+//! Triggers live in the schema of the file, so every writer fires them: the extconn shell,
+//! another process, the `sqlite3` CLI. Each appends to `_extconn_changes` in the writer's own
+//! transaction: a change is durable exactly when its write is, and a rolled-back write leaves
+//! no change.
+//!
+//! ```sql
+//! CREATE TABLE _extconn_changes (
+//!     seq        INTEGER PRIMARY KEY AUTOINCREMENT, -- commit order, never reused
+//!     table_name TEXT NOT NULL,
+//!     op         TEXT NOT NULL,    -- 'insert' | 'update' | 'delete'
+//!     key        TEXT NOT NULL,    -- JSON array of the primary-key values
+//!     before     TEXT,             -- JSON object of every column, or NULL
+//!     after      TEXT,             -- JSON object of every column, or NULL
+//!     recorded   INTEGER NOT NULL, -- the writer's wall clock, ns (ms precision)
+//!     ts         INTEGER           -- the timestamp, assigned by the reader (below)
+//! );
+//! CREATE TABLE _extconn_capture (table_name TEXT PRIMARY KEY, columns TEXT, key_columns TEXT);
+//! CREATE TABLE _extconn_clock (id INTEGER PRIMARY KEY CHECK (id = 0),
+//!                              stamped_seq INTEGER NOT NULL, floor INTEGER NOT NULL);
+//! ```
+//!
+//! Values are written by `json_object` with their storage class kept: INTEGER as a number,
+//! TEXT as a string, NULL as null, REAL as `["r", "<printf %!.17g>"]` (SQLite's own JSON of a
+//! REAL loses precision and writes infinities as the invalid `Inf`) and BLOB as
+//! `["b", "<hex>"]` (`json_object` refuses BLOBs, which would fail the user's write).
+//! Tables without an explicit primary key are keyed by `rowid`. Tables with more than
+//! [`MAX_COLUMNS`] columns are refused: older `sqlite3` builds allow 127 function arguments.
+//!
+//! # Commit order
+//!
+//! SQLite has one writer per database file at a time: in rollback-journal mode the RESERVED
+//! lock, in WAL mode the WAL write lock, is held from the first write to COMMIT or ROLLBACK.
+//! `AUTOINCREMENT` gives each new row `max(sqlite_sequence, max(seq)) + 1` inside the writing
+//! transaction. So while transaction A writes, no other transaction allocates; A's numbers
+//! are larger than every committed one; and if A rolls back, its numbers (and the
+//! `sqlite_sequence` update) vanish with it, never having been visible. Hence among committed
+//! changes, a lower `seq` never commits after a higher one, and a reader's snapshot always
+//! holds a prefix of the committed `seq`s: reading `seq > cursor` never skips a change that
+//! commits later. `AUTOINCREMENT` (not a bare `INTEGER PRIMARY KEY`) keeps a number from
+//! being reused after garbage collection deletes the highest rows.
+//!
+//! # Timestamps
+//!
+//! A trigger cannot know its commit time, and a wall-clock reading at statement time is not
+//! monotonic in commit order (a long transaction records early and commits late). So the
+//! reader assigns `ts` ("stamps") in `seq` order, in an `IMMEDIATE` transaction:
+//! `ts = max(floor + 1ns, recorded)`, and `floor = ts`. `_extconn_clock.floor` is also raised
+//! to the wall clock by [`resolve`]; because that happens while holding the write lock, after
+//! stamping everything committed, every change committed later is stamped above it. That is
+//! why a resolved "now" is safe here: no transaction can commit with an older timestamp,
+//! since timestamps are given at read time, never at write time. The stamps are stored, so
+//! every changefeed on the file, and every restart, sees the same `ts` for a change.
+//!
+//! # Initial scan then stream
+//!
+//! [`resolve`] first: its `seq` is where streaming starts and its `ts` the scan's `updated`.
+//! Then [`scan`] pages through the table in primary-key order with keyset pagination, one
+//! short read per page, so no read transaction is held for minutes and writers are not
+//! blocked. A row changed during the scan can appear both in a later page and in the
+//! changes after the recorded `seq`: delivery is at-least-once, and the stream's message
+//! (with the later timestamp) comes after the scan's for that key, so the last message per
+//! key is the row's latest state.
+//!
+//! # Schema changes
+//!
+//! The triggers name every column. After `ALTER TABLE … ADD COLUMN` they would go on without
+//! the new column, after `RENAME COLUMN` SQLite rewrites the column references but not the
+//! names in the JSON, and `DROP COLUMN` of a captured column fails. [`read_changes`] therefore
+//! compares the table with the columns recorded at install and fails with
+//! [`CaptureError::SchemaChanged`]; calling [`install`] again reinstalls the triggers for the
+//! new columns. (CockroachDB would backfill; we refuse rather than emit partial rows.)
+//!
+//! # Known gaps
+//!
+//! * `INSERT OR REPLACE` / `REPLACE` deletes conflicting rows without firing delete triggers
+//!   unless the writer enabled `recursive_triggers`: the replacing insert is captured (with no
+//!   `before`), but a row deleted because it conflicted on another UNIQUE column is not.
+//!   `INSERT … ON CONFLICT DO UPDATE` is captured as an update.
+//! * `VACUUM` may renumber the rowids of tables without an `INTEGER PRIMARY KEY`; rowid keys
+//!   are stable only between vacuums.
+//! * A primary-key column holding NULL (SQLite allows it outside `INTEGER PRIMARY KEY`) is
+//!   sorted first; the scan may revisit or skip such rows at a page boundary.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{Datum, Event, Hlc, Row};
+
+/// Most columns a captured table may have (`json_object` takes two arguments per column, and
+/// SQLite before 3.48 allows 127).
+pub const MAX_COLUMNS: usize = 63;
+
+const CHANGES: &str = "_extconn_changes";
+const PREFIX: &str = "_extconn_";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS _extconn_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    table_name TEXT NOT NULL,
+    op TEXT NOT NULL,
+    key TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    recorded INTEGER NOT NULL,
+    ts INTEGER
+);
+CREATE TABLE IF NOT EXISTS _extconn_capture (
+    table_name TEXT PRIMARY KEY,
+    columns TEXT NOT NULL,
+    key_columns TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _extconn_clock (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    stamped_seq INTEGER NOT NULL,
+    floor INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO _extconn_clock (id, stamped_seq, floor) VALUES (0, 0, 0);
+";
+
+/// Errors of change capture.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// SQLite failed.
+    #[error("{action}")]
+    Sqlite {
+        /// What was being done.
+        action: &'static str,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The table does not exist.
+    #[error("relation {table:?} does not exist")]
+    NoSuchTable {
+        /// The table.
+        table: String,
+    },
+    /// The table is extconn's or SQLite's own.
+    #[error("table {table:?} is internal and cannot be captured")]
+    InternalTable {
+        /// The table.
+        table: String,
+    },
+    /// The table has too many columns for the triggers.
+    #[error("table {table:?} has {count} columns; change capture supports at most {max}")]
+    TooManyColumns {
+        /// The table.
+        table: String,
+        /// Its number of columns.
+        count: usize,
+        /// [`MAX_COLUMNS`].
+        max: usize,
+    },
+    /// The table has no primary key and its `rowid` is hidden by columns of that name.
+    #[error("table {table:?} has no primary key and no usable rowid")]
+    NoKey {
+        /// The table.
+        table: String,
+    },
+    /// The table is not captured.
+    #[error("table {table:?} is not captured")]
+    NotCaptured {
+        /// The table.
+        table: String,
+    },
+    /// The table's columns changed since capture was installed, or its triggers are gone.
+    #[error(
+        "table {table:?} changed since its changes are captured ({what}); schema changes are \
+         not supported by changefeeds on extconn databases"
+    )]
+    SchemaChanged {
+        /// The table.
+        table: String,
+        /// What changed.
+        what: String,
+    },
+    /// A stored change does not parse (the changes table was edited by hand).
+    #[error("change {seq} is malformed: {reason}")]
+    Malformed {
+        /// The change.
+        seq: i64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn sqlite(action: &'static str) -> impl FnOnce(rusqlite::Error) -> CaptureError {
+    move |source| CaptureError::Sqlite { action, source }
+}
+
+/// A captured table: its columns and primary key, as recorded at install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapturedTable {
+    /// The table's name.
+    pub name: String,
+    /// Every column, in the table's order.
+    pub columns: Vec<String>,
+    /// The primary-key columns in key order; empty when the key is the `rowid`.
+    pub key_columns: Vec<String>,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// A new row (also the new key of an update that changed the primary key).
+    Insert,
+    /// A row changed, key unchanged.
+    Update,
+    /// A row removed (also the old key of an update that changed the primary key).
+    Delete,
+}
+
+impl Op {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "insert" => Some(Op::Insert),
+            "update" => Some(Op::Update),
+            "delete" => Some(Op::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One captured change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Its place in commit order.
+    pub seq: i64,
+    /// The table.
+    pub table: String,
+    /// What it did.
+    pub op: Op,
+    /// The primary-key values (the `rowid` for a table without a primary key).
+    pub key: Vec<Datum>,
+    /// The row before (`None` for an insert).
+    pub before: Option<Row>,
+    /// The row after (`None` for a delete).
+    pub after: Option<Row>,
+    /// Its timestamp: strictly increasing with `seq`.
+    pub ts: Hlc,
+}
+
+impl Change {
+    /// The change as an event to encode for `topic`.
+    pub fn event<'a>(&'a self, table: &'a CapturedTable, topic: &'a str) -> Event<'a> {
+        Event {
+            key: &self.key,
+            key_columns: &table.key_columns,
+            before: self.before.as_ref(),
+            after: self.after.as_ref(),
+            updated: self.ts,
+            topic,
+        }
+    }
+}
+
+/// Changes read after a cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeBatch {
+    /// The changes of the requested tables, in commit order.
+    pub changes: Vec<Change>,
+    /// The cursor to read from next: the last `seq` examined, of any table.
+    pub cursor: i64,
+    /// Whether every stamped change was examined (the batch was not cut by the limit).
+    pub caught_up: bool,
+}
+
+/// A resolved point: every change with `seq <= self.seq` has `ts <= self.ts`, and every
+/// change not yet committed will get a `ts` above `self.ts`. A changefeed that has emitted
+/// every change up to `seq` may emit a resolved message for `ts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    /// The last change stamped.
+    pub seq: i64,
+    /// The resolved timestamp.
+    pub ts: Hlc,
+}
+
+/// A row of the initial scan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScanRow {
+    /// The primary-key values; also the cursor for the next page.
+    pub key: Vec<Datum>,
+    /// The row.
+    pub row: Row,
+}
+
+impl ScanRow {
+    /// The row as an event to encode for `topic`, timestamped `updated` (the scan's
+    /// [`Resolved::ts`]).
+    pub fn event<'a>(
+        &'a self,
+        table: &'a CapturedTable,
+        updated: Hlc,
+        topic: &'a str,
+    ) -> Event<'a> {
+        Event {
+            key: &self.key,
+            key_columns: &table.key_columns,
+            before: None,
+            after: Some(&self.row),
+            updated,
+            topic,
+        }
+    }
+}
+
+/// `"name"`, with inner quotes doubled.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'`, with inner quotes doubled.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The triggers' names for `table`.
+fn trigger_names(table: &str) -> [String; 3] {
+    ["insert", "update", "delete"].map(|op| format!("{PREFIX}{op}_{table}"))
+}
+
+/// One column as `PRAGMA table_info` describes it; compared to detect schema changes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ColumnInfo {
+    name: String,
+    decl_type: String,
+    not_null: bool,
+    /// 1-based position in the primary key, 0 if not in it.
+    pk: i64,
+}
+
+fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>, CaptureError> {
+    let mut stmt = conn
+        .prepare("SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1) ORDER BY cid")
+        .map_err(sqlite("read the table's columns"))?;
+    let columns = stmt
+        .query_map([table], |row| {
+            Ok(ColumnInfo {
+                name: row.get(0)?,
+                decl_type: row.get(1)?,
+                not_null: row.get(2)?,
+                pk: row.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(sqlite("read the table's columns"))?;
+    Ok(columns)
+}
+
+/// The table's key expression: its primary-key columns, or a name of the `rowid`.
+fn key_columns(table: &str, info: &[ColumnInfo]) -> Result<(Vec<String>, String), CaptureError> {
+    let mut pk: Vec<&ColumnInfo> = info.iter().filter(|c| c.pk > 0).collect();
+    pk.sort_by_key(|c| c.pk);
+    if !pk.is_empty() {
+        let names: Vec<String> = pk.iter().map(|c| c.name.clone()).collect();
+        return Ok((names, String::new()));
+    }
+    ["rowid", "_rowid_", "oid"]
+        .into_iter()
+        .find(|alias| !info.iter().any(|c| c.name.eq_ignore_ascii_case(alias)))
+        .map(|alias| (Vec::new(), alias.to_owned()))
+        .ok_or_else(|| CaptureError::NoKey { table: table.to_owned() })
+}
+
+/// The trigger expression that encodes `value` keeping its storage class.
+fn encode_expr(value: &str) -> String {
+    format!(
+        "CASE typeof({value}) WHEN 'real' THEN json_array('r', printf('%!.17g', {value})) \
+         WHEN 'blob' THEN json_array('b', hex({value})) ELSE {value} END"
+    )
+}
+
+fn row_expr(side: &str, info: &[ColumnInfo]) -> String {
+    let args: Vec<String> = info
+        .iter()
+        .map(|c| {
+            format!("{}, {}", literal(&c.name), encode_expr(&format!("{side}.{}", ident(&c.name))))
+        })
+        .collect();
+    format!("json_object({})", args.join(", "))
+}
+
+fn key_expr(side: &str, keys: &[String], rowid: &str) -> String {
+    if keys.is_empty() {
+        return format!("json_array({})", encode_expr(&format!("{side}.{rowid}")));
+    }
+    let args: Vec<String> =
+        keys.iter().map(|k| encode_expr(&format!("{side}.{}", ident(k)))).collect();
+    format!("json_array({})", args.join(", "))
+}
+
+/// Wall time in ns at millisecond precision, in SQL every SQLite version has.
+const NOW_NS: &str =
+    "CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) * 1000000";
+
+fn triggers_sql(table: &str, info: &[ColumnInfo], keys: &[String], rowid: &str) -> String {
+    let [ins, upd, del] = trigger_names(table).map(|n| ident(&n));
+    let t = ident(table);
+    let name = literal(table);
+    let insert_into =
+        format!("INSERT INTO {CHANGES} (table_name, op, key, before, after, recorded)");
+    let (old_row, new_row) = (row_expr("OLD", info), row_expr("NEW", info));
+    let (old_key, new_key) = (key_expr("OLD", keys, rowid), key_expr("NEW", keys, rowid));
+    // An update of the primary key is, as in CockroachDB where the key is the KV key, a
+    // delete of the old key followed by an insert of the new one.
+    let same_key = format!("({old_key}) IS ({new_key})");
+    format!(
+        "CREATE TRIGGER {ins} AFTER INSERT ON {t} BEGIN
+  {insert_into} VALUES ({name}, 'insert', {new_key}, NULL, {new_row}, {NOW_NS});
+END;
+CREATE TRIGGER {upd} AFTER UPDATE ON {t} BEGIN
+  {insert_into} SELECT {name}, 'delete', {old_key}, {old_row}, NULL, {NOW_NS} WHERE NOT {same_key};
+  {insert_into} SELECT {name}, CASE WHEN {same_key} THEN 'update' ELSE 'insert' END, {new_key},
+    CASE WHEN {same_key} THEN {old_row} END, {new_row}, {NOW_NS};
+END;
+CREATE TRIGGER {del} AFTER DELETE ON {t} BEGIN
+  {insert_into} VALUES ({name}, 'delete', {old_key}, {old_row}, NULL, {NOW_NS});
+END;"
+    )
+}
+
+fn drop_triggers(conn: &Connection, table: &str) -> Result<(), CaptureError> {
+    for name in trigger_names(table) {
+        conn.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", ident(&name)))
+            .map_err(sqlite("drop a capture trigger"))?;
+    }
+    Ok(())
+}
+
+fn immediate(conn: &Connection) -> Result<rusqlite::Transaction<'_>, CaptureError> {
+    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+        .map_err(sqlite("begin a write transaction"))
+}
+
+/// Starts capturing the changes of `table` (in the `main` database of `conn`). Idempotent:
+/// with the same columns it changes nothing; after a schema change it reinstalls the
+/// triggers for the new columns. `conn` must not be inside a transaction.
+pub fn install(conn: &Connection, table: &str) -> Result<CapturedTable, CaptureError> {
+    if table.starts_with(PREFIX) || table.to_ascii_lowercase().starts_with("sqlite_") {
+        return Err(CaptureError::InternalTable { table: table.to_owned() });
+    }
+    let tx = immediate(conn)?;
+    let kind: Option<String> = tx
+        .query_row("SELECT type FROM sqlite_schema WHERE name = ?1", [table], |r| r.get(0))
+        .optional()
+        .map_err(sqlite("look the table up"))?;
+    if kind.as_deref() != Some("table") {
+        return Err(CaptureError::NoSuchTable { table: table.to_owned() });
+    }
+    let info = table_info(&tx, table)?;
+    if info.len() > MAX_COLUMNS {
+        return Err(CaptureError::TooManyColumns {
+            table: table.to_owned(),
+            count: info.len(),
+            max: MAX_COLUMNS,
+        });
+    }
+    let (keys, rowid) = key_columns(table, &info)?;
+    tx.execute_batch(SCHEMA).map_err(sqlite("create the changes table"))?;
+    let columns_json = serde_json::to_string(&info).expect("column infos serialize");
+    let recorded: Option<String> = tx
+        .query_row("SELECT columns FROM _extconn_capture WHERE table_name = ?1", [table], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(sqlite("read the capture registry"))?;
+    let captured = CapturedTable {
+        name: table.to_owned(),
+        columns: info.iter().map(|c| c.name.clone()).collect(),
+        key_columns: keys.clone(),
+    };
+    if recorded.as_deref() == Some(columns_json.as_str()) && triggers_present(&tx, table)? {
+        return Ok(captured);
+    }
+    drop_triggers(&tx, table)?;
+    tx.execute_batch(&triggers_sql(table, &info, &keys, &rowid))
+        .map_err(sqlite("create the capture triggers"))?;
+    tx.execute(
+        "INSERT OR REPLACE INTO _extconn_capture (table_name, columns, key_columns) VALUES (?1, ?2, ?3)",
+        params![table, columns_json, serde_json::to_string(&keys).expect("names serialize")],
+    )
+    .map_err(sqlite("record the captured table"))?;
+    tx.commit().map_err(sqlite("commit the capture triggers"))?;
+    Ok(captured)
+}
+
+fn triggers_present(conn: &Connection, table: &str) -> Result<bool, CaptureError> {
+    let [a, b, c] = trigger_names(table);
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 AND name IN (?2, ?3, ?4)",
+            params![table, a, b, c],
+            |r| r.get(0),
+        )
+        .map_err(sqlite("look the capture triggers up"))?;
+    Ok(count == 3)
+}
+
+fn has_changes_table(conn: &Connection) -> Result<bool, CaptureError> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_extconn_capture'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(sqlite("look the changes table up"))
+}
+
+/// Stops capturing `table`, once no changefeed needs it: drops its triggers and its pending
+/// changes. `Ok(false)` if it was not captured.
+pub fn uninstall(conn: &Connection, table: &str) -> Result<bool, CaptureError> {
+    let tx = immediate(conn)?;
+    if !has_changes_table(&tx)? {
+        return Ok(false);
+    }
+    drop_triggers(&tx, table)?;
+    let removed = tx
+        .execute("DELETE FROM _extconn_capture WHERE table_name = ?1", [table])
+        .map_err(sqlite("forget the captured table"))?;
+    tx.execute("DELETE FROM _extconn_changes WHERE table_name = ?1", [table])
+        .map_err(sqlite("delete the table's changes"))?;
+    tx.commit().map_err(sqlite("commit the uninstall"))?;
+    Ok(removed > 0)
+}
+
+/// The captured table `table`, as recorded at install.
+pub fn captured_table(conn: &Connection, table: &str) -> Result<CapturedTable, CaptureError> {
+    let not_captured = || CaptureError::NotCaptured { table: table.to_owned() };
+    if !has_changes_table(conn)? {
+        return Err(not_captured());
+    }
+    let (columns, keys): (String, String) = conn
+        .query_row(
+            "SELECT columns, key_columns FROM _extconn_capture WHERE table_name = ?1",
+            [table],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(sqlite("read the capture registry"))?
+        .ok_or_else(not_captured)?;
+    let info: Vec<ColumnInfo> = serde_json::from_str(&columns).map_err(|e| {
+        CaptureError::SchemaChanged { table: table.to_owned(), what: format!("registry: {e}") }
+    })?;
+    let key_columns: Vec<String> = serde_json::from_str(&keys).map_err(|e| {
+        CaptureError::SchemaChanged { table: table.to_owned(), what: format!("registry: {e}") }
+    })?;
+    Ok(CapturedTable {
+        name: table.to_owned(),
+        columns: info.into_iter().map(|c| c.name).collect(),
+        key_columns,
+    })
+}
+
+/// Checks that `table` is captured with its current columns and all its triggers.
+pub fn verify(conn: &Connection, table: &str) -> Result<CapturedTable, CaptureError> {
+    let captured = captured_table(conn, table)?;
+    let changed =
+        |what: &str| CaptureError::SchemaChanged { table: table.to_owned(), what: what.to_owned() };
+    let recorded: String = conn
+        .query_row("SELECT columns FROM _extconn_capture WHERE table_name = ?1", [table], |r| {
+            r.get(0)
+        })
+        .map_err(sqlite("read the capture registry"))?;
+    let info = table_info(conn, table)?;
+    if info.is_empty() {
+        return Err(changed("the table was dropped"));
+    }
+    if serde_json::to_string(&info).expect("column infos serialize") != recorded {
+        let now: Vec<&str> = info.iter().map(|c| c.name.as_str()).collect();
+        return Err(changed(&format!(
+            "columns were ({}), are ({})",
+            captured.columns.join(", "),
+            now.join(", ")
+        )));
+    }
+    if !triggers_present(conn, table)? {
+        return Err(changed("its capture triggers were dropped"));
+    }
+    Ok(captured)
+}
+
+fn now_ns() -> i64 {
+    Hlc::now().wall_ns
+}
+
+/// Stamps every change committed and not yet stamped, in `seq` order, within `tx` (which
+/// holds the write lock). Returns `(stamped_seq, floor)`.
+fn stamp(tx: &Connection) -> Result<(i64, i64), CaptureError> {
+    let (stamped, mut floor): (i64, i64) = tx
+        .query_row("SELECT stamped_seq, floor FROM _extconn_clock WHERE id = 0", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sqlite("read the change clock"))?;
+    let pending: Vec<(i64, i64)> = {
+        let mut stmt = tx
+            .prepare("SELECT seq, recorded FROM _extconn_changes WHERE seq > ?1 ORDER BY seq")
+            .map_err(sqlite("read unstamped changes"))?;
+        stmt.query_map([stamped], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<Result<_, _>>())
+            .map_err(sqlite("read unstamped changes"))?
+    };
+    let Some(&(last, _)) = pending.last() else { return Ok((stamped, floor)) };
+    {
+        let mut update = tx
+            .prepare("UPDATE _extconn_changes SET ts = ?2 WHERE seq = ?1")
+            .map_err(sqlite("stamp changes"))?;
+        for (seq, recorded) in pending {
+            floor = floor.saturating_add(1).max(recorded);
+            update.execute([seq, floor]).map_err(sqlite("stamp changes"))?;
+        }
+    }
+    tx.execute(
+        "UPDATE _extconn_clock SET stamped_seq = ?1, floor = ?2 WHERE id = 0",
+        [last, floor],
+    )
+    .map_err(sqlite("advance the change clock"))?;
+    Ok((last, floor))
+}
+
+/// A resolved point now: stamps every committed change, then raises the clock's floor to
+/// the wall clock, under the write lock (see the module documentation for why this is safe).
+/// Before an initial scan, its `seq` is where streaming starts and its `ts` the scan's
+/// `updated`.
+pub fn resolve(conn: &Connection) -> Result<Resolved, CaptureError> {
+    let tx = immediate(conn)?;
+    let (seq, floor) = stamp(&tx)?;
+    let ts = floor.max(now_ns());
+    tx.execute("UPDATE _extconn_clock SET floor = ?1 WHERE id = 0", [ts])
+        .map_err(sqlite("advance the change clock"))?;
+    tx.commit().map_err(sqlite("commit the resolved timestamp"))?;
+    Ok(Resolved { seq, ts: Hlc::from_nanos(ts) })
+}
+
+/// Reads up to `limit` changes after `cursor` (a `seq`; 0 for the beginning), keeping those
+/// of `tables`. Stamps new changes first (a short write transaction, only when there are
+/// some). Fails with [`CaptureError::SchemaChanged`] when a table's columns changed.
+pub fn read_changes(
+    conn: &Connection,
+    tables: &[&str],
+    cursor: i64,
+    limit: usize,
+) -> Result<ChangeBatch, CaptureError> {
+    for table in tables {
+        verify(conn, table)?;
+    }
+    let (stamped, last): (i64, i64) = conn
+        .query_row(
+            "SELECT stamped_seq, (SELECT ifnull(max(seq), 0) FROM _extconn_changes) FROM _extconn_clock",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sqlite("read the change clock"))?;
+    let stamped = if last > stamped {
+        let tx = immediate(conn)?;
+        let (stamped, _) = stamp(&tx)?;
+        tx.commit().map_err(sqlite("commit the stamps"))?;
+        stamped
+    } else {
+        stamped
+    };
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, table_name, op, key, before, after, ts FROM _extconn_changes
+             WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+        )
+        .map_err(sqlite("read changes"))?;
+    let mut rows = stmt.query(params![cursor, stamped, limit]).map_err(sqlite("read changes"))?;
+    let mut batch = ChangeBatch { changes: Vec::new(), cursor, caught_up: true };
+    let mut examined = 0;
+    while let Some(row) = rows.next().map_err(sqlite("read changes"))? {
+        examined += 1;
+        let seq: i64 = row.get(0).map_err(sqlite("read changes"))?;
+        batch.cursor = seq;
+        let table: String = row.get(1).map_err(sqlite("read changes"))?;
+        if !tables.contains(&table.as_str()) {
+            continue;
+        }
+        let get_text = |i| row.get::<_, Option<String>>(i).map_err(sqlite("read changes"));
+        let malformed = |reason: String| CaptureError::Malformed { seq, reason };
+        let op_text = get_text(2)?.unwrap_or_default();
+        let op = Op::parse(&op_text).ok_or_else(|| malformed(format!("op {op_text:?}")))?;
+        let key = match serde_json::from_str(&get_text(3)?.unwrap_or_default()) {
+            Ok(serde_json::Value::Array(values)) => {
+                values.iter().map(decode_datum).collect::<Result<Vec<_>, _>>().map_err(malformed)?
+            }
+            _ => return Err(malformed("key is not a JSON array".into())),
+        };
+        let before = get_text(4)?.map(|t| decode_row(&t)).transpose().map_err(malformed)?;
+        let after = get_text(5)?.map(|t| decode_row(&t)).transpose().map_err(malformed)?;
+        let ts: i64 = row.get(6).map_err(sqlite("read changes"))?;
+        batch.changes.push(Change { seq, table, op, key, before, after, ts: Hlc::from_nanos(ts) });
+    }
+    batch.caught_up = examined < limit;
+    Ok(batch)
+}
+
+/// One value as the triggers encode it (see the module documentation).
+fn decode_datum(value: &serde_json::Value) -> Result<Datum, String> {
+    use serde_json::Value as J;
+    match value {
+        J::Null => Ok(Datum::Null),
+        J::Number(n) => n.as_i64().map(Datum::Integer).ok_or_else(|| format!("number {n}")),
+        J::String(s) => Ok(Datum::Text(s.clone())),
+        J::Array(tagged) => match tagged.as_slice() {
+            [J::String(tag), J::String(text)] if tag == "r" => {
+                parse_real(text).map(Datum::Real).ok_or_else(|| format!("REAL {text:?}"))
+            }
+            [J::String(tag), J::String(hex)] if tag == "b" => {
+                decode_hex(hex).map(Datum::Blob).ok_or_else(|| format!("BLOB {hex:?}"))
+            }
+            _ => Err(format!("tagged value {value}")),
+        },
+        other => Err(format!("value {other}")),
+    }
+}
+
+/// SQLite's `printf('%!.17g')`: a decimal, or `Inf`, `-Inf`.
+fn parse_real(text: &str) -> Option<f64> {
+    match text {
+        "Inf" | "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => text.parse().ok(),
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn decode_row(text: &str) -> Result<Row, String> {
+    let OrderedObject(entries) = serde_json::from_str(text).map_err(|e| format!("row: {e}"))?;
+    let columns = entries
+        .into_iter()
+        .map(|(name, value)| Ok((name, decode_datum(&value)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Row { columns })
+}
+
+/// A JSON object's entries in the order written (the table's column order, as the triggers
+/// wrote them), whatever map serde_json is built with.
+struct OrderedObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = OrderedObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedObject(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// Deletes the changes every changefeed has consumed: those with `seq <= cursor`, where the
+/// caller passes the smallest cursor of the changefeeds on this database. Returns how many
+/// were deleted.
+pub fn gc(conn: &Connection, cursor: i64) -> Result<usize, CaptureError> {
+    if !has_changes_table(conn)? {
+        return Ok(0);
+    }
+    conn.execute(
+        "DELETE FROM _extconn_changes
+         WHERE seq <= ?1 AND seq <= (SELECT stamped_seq FROM _extconn_clock WHERE id = 0)",
+        [cursor],
+    )
+    .map_err(sqlite("delete consumed changes"))
+}
+
+/// One page of the initial scan of `table`: up to `limit` rows after the key `after` (`None`
+/// for the first page), in primary-key order. Each page is one short read; pass the last
+/// row's key to get the next page, until a page comes back shorter than `limit`.
+pub fn scan(
+    conn: &Connection,
+    table: &CapturedTable,
+    after: Option<&[Datum]>,
+    limit: usize,
+) -> Result<Vec<ScanRow>, CaptureError> {
+    let (keys, rowid) = if table.key_columns.is_empty() {
+        let info = table_info(conn, &table.name)?;
+        key_columns(&table.name, &info)?
+    } else {
+        (table.key_columns.clone(), String::new())
+    };
+    let key_exprs: Vec<String> =
+        if keys.is_empty() { vec![rowid] } else { keys.iter().map(|k| ident(k)).collect() };
+    let key_list = key_exprs.join(", ");
+    let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+    let mut sql = format!("SELECT {key_list}, {} FROM {}", columns.join(", "), ident(&table.name));
+    if let Some(after) = after {
+        let placeholders: Vec<String> = (1..=after.len()).map(|i| format!("?{i}")).collect();
+        sql.push_str(&format!(" WHERE ({key_list}) > ({})", placeholders.join(", ")));
+    }
+    sql.push_str(&format!(
+        " ORDER BY {key_list} LIMIT {}",
+        i64::try_from(limit).unwrap_or(i64::MAX)
+    ));
+    let mut stmt = conn.prepare(&sql).map_err(sqlite("scan the table"))?;
+    let params: Vec<&dyn rusqlite::ToSql> =
+        after.unwrap_or_default().iter().map(|d| d as &dyn rusqlite::ToSql).collect();
+    let mut rows = stmt.query(params.as_slice()).map_err(sqlite("scan the table"))?;
+    let mut out = Vec::new();
+    let n = key_exprs.len();
+    while let Some(row) = rows.next().map_err(sqlite("scan the table"))? {
+        let value = |i| row.get_ref(i).map(Datum::from).map_err(sqlite("scan the table"));
+        let key = (0..n).map(value).collect::<Result<Vec<_>, _>>()?;
+        let mut columns = Vec::with_capacity(table.columns.len());
+        for (i, name) in table.columns.iter().enumerate() {
+            columns.push((name.clone(), value(n + i)?));
+        }
+        out.push(ScanRow { key, row: Row { columns } });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagged_values_decode() {
+        let cases: &[(&str, Result<Datum, ()>)] = &[
+            ("null", Ok(Datum::Null)),
+            ("-7", Ok(Datum::Integer(-7))),
+            ("\"t\"", Ok(Datum::Text("t".into()))),
+            (r#"["r","0.10000000000000001"]"#, Ok(Datum::Real(0.1))),
+            (r#"["r","Inf"]"#, Ok(Datum::Real(f64::INFINITY))),
+            (r#"["r","-Inf"]"#, Ok(Datum::Real(f64::NEG_INFINITY))),
+            (r#"["b","00FF"]"#, Ok(Datum::Blob(vec![0, 255]))),
+            (r#"["b",""]"#, Ok(Datum::Blob(vec![]))),
+            (r#"["b","0"]"#, Err(())),
+            (r#"["x","1"]"#, Err(())),
+            ("1.5", Err(())),
+            ("{}", Err(())),
+        ];
+        for (text, want) in cases {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(decode_datum(&value).map_err(|_| ()), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn rows_keep_the_table_order() {
+        let row = decode_row(r#"{"z":1,"a":"x","m":null}"#).unwrap();
+        let names: Vec<&str> = row.columns.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["z", "a", "m"]);
+    }
+
+    #[test]
+    fn identifiers_and_literals_quote() {
+        assert_eq!(ident(r#"we"ird"#), r#""we""ird""#);
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}

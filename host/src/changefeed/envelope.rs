@@ -1,0 +1,375 @@
+//! The JSON key and value of each changefeed message, as CockroachDB's `format = json`
+//! encoder (`pkg/ccl/changefeedccl/encoder_json.go`) writes them.
+//!
+//! * Key: a JSON array of the primary-key values, `[1]`, `["boston", "a1"]`.
+//! * `envelope = wrapped` (the default): an object with `after` (the row, `null` for a
+//!   delete), and `before` with `diff` (the previous row or `null`), `key` with
+//!   `key_in_value`, `topic` with `topic_in_value`, `updated` with `updated`.
+//! * `bare`: the row's columns at the top level, and with any of `updated`, `key_in_value`,
+//!   `topic_in_value` a `"__crdb__"` object holding them. `diff` adds nothing. A delete is
+//!   the row with its key columns set and every other column `null` (CockroachDB decodes a
+//!   deleted row from its key alone).
+//! * `row`: the columns only; a delete has no value (a Kafka tombstone).
+//! * `key_only`: never a value.
+//!
+//! Every object has its keys sorted by their bytes and is written `{"a": 1, "b": 2}`
+//! (CockroachDB's JSON objects are sorted lists). Resolved messages are written by Go's
+//! `encoding/json` instead, so without spaces: `{"resolved":"…"}` for `wrapped`,
+//! `{"__crdb__":{"resolved":"…"}}` for the other envelopes.
+
+use super::json::Json;
+use super::{Datum, Hlc, Row};
+
+/// Errors in the encoding options, with CockroachDB's texts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// `key_in_value` or `topic_in_value` with an envelope that has no room for metadata
+    /// (CockroachDB says `wrapped` although `bare` accepts them too).
+    #[error("{option} is only usable with envelope=wrapped")]
+    OnlyWithWrapped {
+        /// `key_in_value` or `topic_in_value`.
+        option: &'static str,
+    },
+}
+
+/// The `envelope` option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Envelope {
+    /// `{"after": …}` plus the optional fields.
+    #[default]
+    Wrapped,
+    /// The columns at the top level, metadata under `"__crdb__"`.
+    Bare,
+    /// The key alone.
+    KeyOnly,
+    /// The columns alone.
+    Row,
+}
+
+impl Envelope {
+    /// The option's value as written in `WITH envelope = …`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Envelope::Wrapped => "wrapped",
+            Envelope::Bare => "bare",
+            Envelope::KeyOnly => "key_only",
+            Envelope::Row => "row",
+        }
+    }
+
+    /// The envelope named `name` (`wrapped`, `bare`, `key_only`, `row`), ASCII case-insensitive.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Envelope::Wrapped, Envelope::Bare, Envelope::KeyOnly, Envelope::Row]
+            .into_iter()
+            .find(|e| e.name().eq_ignore_ascii_case(name))
+    }
+
+    fn has_metadata(self) -> bool {
+        matches!(self, Envelope::Wrapped | Envelope::Bare)
+    }
+}
+
+/// The changefeed options that shape a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct EncodeOptions {
+    /// `envelope`.
+    pub envelope: Envelope,
+    /// `diff`: the previous row as `before` (wrapped only).
+    pub diff: bool,
+    /// `updated`: the change's timestamp.
+    pub updated: bool,
+    /// `key_in_value`: the key in the value too.
+    pub key_in_value: bool,
+    /// `topic_in_value`: the topic in the value.
+    pub topic_in_value: bool,
+}
+
+impl EncodeOptions {
+    /// Checks the combination as CockroachDB's encoder does when the changefeed is created.
+    pub fn validate(&self) -> Result<(), EnvelopeError> {
+        if !self.envelope.has_metadata() {
+            if self.key_in_value {
+                return Err(EnvelopeError::OnlyWithWrapped { option: "key_in_value" });
+            }
+            if self.topic_in_value {
+                return Err(EnvelopeError::OnlyWithWrapped { option: "topic_in_value" });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One row event to encode: a change read by [`capture`](super::capture) or a row of the
+/// initial scan.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    /// The primary-key values.
+    pub key: &'a [Datum],
+    /// The primary-key column names (empty when the key is the `rowid`).
+    pub key_columns: &'a [String],
+    /// The row before the change (`None` for an insert and a scanned row).
+    pub before: Option<&'a Row>,
+    /// The row after the change (`None` for a delete).
+    pub after: Option<&'a Row>,
+    /// The change's timestamp.
+    pub updated: Hlc,
+    /// The topic the message goes to.
+    pub topic: &'a str,
+}
+
+/// The message key: a JSON array of the primary-key values.
+pub fn encode_key(key: &[Datum]) -> Vec<u8> {
+    key_json(key).to_bytes()
+}
+
+/// The message value; `None` when the message has none (`key_only`, and deletes with `row`).
+/// The options are assumed [validated](EncodeOptions::validate).
+pub fn encode_value(options: &EncodeOptions, event: &Event<'_>) -> Option<Vec<u8>> {
+    let value = match options.envelope {
+        Envelope::KeyOnly => return None,
+        Envelope::Wrapped => {
+            let mut fields = vec![("after".to_owned(), event.after.map_or(Json::Null, row_json))];
+            if options.diff {
+                fields.push(("before".to_owned(), event.before.map_or(Json::Null, row_json)));
+            }
+            fields.extend(metadata(options, event));
+            Json::Object(fields)
+        }
+        Envelope::Row if event.after.is_none() => return None,
+        Envelope::Bare | Envelope::Row => {
+            let row = match event.after {
+                Some(after) => row_fields(after),
+                None => deleted_row_fields(event),
+            };
+            let mut fields = row;
+            let meta = metadata(options, event);
+            if !meta.is_empty() {
+                fields.push(("__crdb__".to_owned(), Json::Object(meta)));
+            }
+            Json::Object(fields)
+        }
+    };
+    Some(value.to_bytes())
+}
+
+/// A resolved message: `{"resolved":"<ts>"}` with `wrapped`, `{"__crdb__":{"resolved":"<ts>"}}`
+/// with the others (CockroachDB's `EncodeResolvedTimestamp`, Go's compact JSON).
+pub fn encode_resolved(envelope: Envelope, resolved: Hlc) -> Vec<u8> {
+    let inner = format!(r#"{{"resolved":"{resolved}"}}"#);
+    match envelope {
+        Envelope::Wrapped => inner.into_bytes(),
+        _ => format!(r#"{{"__crdb__":{inner}}}"#).into_bytes(),
+    }
+}
+
+fn key_json(key: &[Datum]) -> Json {
+    Json::Array(key.iter().map(Json::from_datum).collect())
+}
+
+fn row_fields(row: &Row) -> Vec<(String, Json)> {
+    row.columns.iter().map(|(name, datum)| (name.clone(), Json::from_datum(datum))).collect()
+}
+
+fn row_json(row: &Row) -> Json {
+    Json::Object(row_fields(row))
+}
+
+/// A deleted row as CockroachDB decodes it from the key alone: the key columns set, every
+/// other column null. The column names come from the row before the delete.
+fn deleted_row_fields(event: &Event<'_>) -> Vec<(String, Json)> {
+    let Some(before) = event.before else { return Vec::new() };
+    before
+        .columns
+        .iter()
+        .map(|(name, _)| {
+            let value = event
+                .key_columns
+                .iter()
+                .position(|k| k == name)
+                .and_then(|i| event.key.get(i))
+                .map_or(Json::Null, Json::from_datum);
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+fn metadata(options: &EncodeOptions, event: &Event<'_>) -> Vec<(String, Json)> {
+    let mut meta = Vec::new();
+    if options.key_in_value {
+        meta.push(("key".to_owned(), key_json(event.key)));
+    }
+    if options.topic_in_value {
+        meta.push(("topic".to_owned(), Json::String(event.topic.to_owned())));
+    }
+    if options.updated {
+        meta.push(("updated".to_owned(), Json::String(event.updated.to_string())));
+    }
+    meta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(columns: &[(&str, Datum)]) -> Row {
+        Row { columns: columns.iter().map(|(n, d)| ((*n).to_owned(), d.clone())).collect() }
+    }
+
+    const TS: Hlc = Hlc { wall_ns: 1_700_000_000_123_456_789, logical: 0 };
+
+    fn text(s: &str) -> Datum {
+        Datum::Text(s.to_owned())
+    }
+
+    /// One row per (change, options): the exact value bytes, or `None` for no value.
+    #[test]
+    fn values_byte_for_byte() {
+        let key_columns = vec!["id".to_owned()];
+        let old = row(&[("id", Datum::Integer(1)), ("name", text("ana")), ("Zip", Datum::Null)]);
+        let new =
+            row(&[("id", Datum::Integer(1)), ("name", text("bo")), ("Zip", Datum::Real(1.5))]);
+        let key = [Datum::Integer(1)];
+        let insert = Event {
+            key: &key,
+            key_columns: &key_columns,
+            before: None,
+            after: Some(&old),
+            updated: TS,
+            topic: "users",
+        };
+        let update = Event { before: Some(&old), after: Some(&new), ..insert };
+        let delete = Event { before: Some(&new), after: None, ..insert };
+        let wrapped = EncodeOptions::default();
+        let all_wrapped = EncodeOptions {
+            diff: true,
+            updated: true,
+            key_in_value: true,
+            topic_in_value: true,
+            ..wrapped
+        };
+        let bare = EncodeOptions { envelope: Envelope::Bare, ..wrapped };
+        let bare_all = EncodeOptions { envelope: Envelope::Bare, ..all_wrapped };
+        let row_env = EncodeOptions { envelope: Envelope::Row, ..wrapped };
+        let key_only = EncodeOptions { envelope: Envelope::KeyOnly, updated: true, ..wrapped };
+
+        let cases: &[(&str, &Event<'_>, EncodeOptions, Option<&str>)] = &[
+            (
+                "wrapped insert",
+                &insert,
+                wrapped,
+                Some(r#"{"after": {"Zip": null, "id": 1, "name": "ana"}}"#),
+            ),
+            ("wrapped delete", &delete, wrapped, Some(r#"{"after": null}"#)),
+            (
+                "wrapped insert diff",
+                &insert,
+                EncodeOptions { diff: true, ..wrapped },
+                Some(r#"{"after": {"Zip": null, "id": 1, "name": "ana"}, "before": null}"#),
+            ),
+            (
+                "wrapped update all",
+                &update,
+                all_wrapped,
+                Some(concat!(
+                    r#"{"after": {"Zip": 1.5, "id": 1, "name": "bo"}, "#,
+                    r#""before": {"Zip": null, "id": 1, "name": "ana"}, "#,
+                    r#""key": [1], "topic": "users", "updated": "1700000000123456789.0000000000"}"#
+                )),
+            ),
+            (
+                "wrapped delete diff updated",
+                &delete,
+                EncodeOptions { diff: true, updated: true, ..wrapped },
+                Some(concat!(
+                    r#"{"after": null, "before": {"Zip": 1.5, "id": 1, "name": "bo"}, "#,
+                    r#""updated": "1700000000123456789.0000000000"}"#
+                )),
+            ),
+            ("bare insert", &insert, bare, Some(r#"{"Zip": null, "id": 1, "name": "ana"}"#)),
+            (
+                "bare update all (diff ignored)",
+                &update,
+                bare_all,
+                Some(concat!(
+                    r#"{"Zip": 1.5, "__crdb__": {"key": [1], "topic": "users", "#,
+                    r#""updated": "1700000000123456789.0000000000"}, "id": 1, "name": "bo"}"#
+                )),
+            ),
+            (
+                "bare delete updated",
+                &delete,
+                EncodeOptions { updated: true, ..bare },
+                Some(concat!(
+                    r#"{"Zip": null, "__crdb__": {"updated": "1700000000123456789.0000000000"}, "#,
+                    r#""id": 1, "name": null}"#
+                )),
+            ),
+            ("row insert", &insert, row_env, Some(r#"{"Zip": null, "id": 1, "name": "ana"}"#)),
+            ("row delete", &delete, row_env, None),
+            ("key_only insert", &insert, key_only, None),
+            ("key_only delete", &delete, key_only, None),
+        ];
+        for (name, event, options, want) in cases {
+            options.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            let got = encode_value(options, event).map(|v| String::from_utf8(v).unwrap());
+            assert_eq!(got.as_deref(), *want, "{name} with {options:?}");
+        }
+    }
+
+    #[test]
+    fn keys_are_json_arrays() {
+        let cases: &[(&[Datum], &str)] = &[
+            (&[Datum::Integer(1)], "[1]"),
+            (&[text("boston"), Datum::Blob(vec![0xca, 0xfe])], r#"["boston", "\\xcafe"]"#),
+            (&[Datum::Real(100.0), Datum::Null], r#"[1E+2, null]"#),
+        ];
+        for (key, want) in cases {
+            assert_eq!(String::from_utf8(encode_key(key)).unwrap(), *want);
+        }
+    }
+
+    #[test]
+    fn resolved_messages() {
+        assert_eq!(
+            encode_resolved(Envelope::Wrapped, TS),
+            br#"{"resolved":"1700000000123456789.0000000000"}"#
+        );
+        for envelope in [Envelope::Bare, Envelope::Row, Envelope::KeyOnly] {
+            assert_eq!(
+                encode_resolved(envelope, TS),
+                br#"{"__crdb__":{"resolved":"1700000000123456789.0000000000"}}"#
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_needs_an_envelope_with_room() {
+        let cases = [
+            (Envelope::Wrapped, true, true, Ok(())),
+            (Envelope::Bare, true, true, Ok(())),
+            (Envelope::Row, true, false, Err("key_in_value is only usable with envelope=wrapped")),
+            (
+                Envelope::KeyOnly,
+                false,
+                true,
+                Err("topic_in_value is only usable with envelope=wrapped"),
+            ),
+            (Envelope::KeyOnly, false, false, Ok(())),
+        ];
+        for (envelope, key_in_value, topic_in_value, want) in cases {
+            let options =
+                EncodeOptions { envelope, key_in_value, topic_in_value, ..Default::default() };
+            let got = options.validate().map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_owned), "{options:?}");
+        }
+    }
+
+    #[test]
+    fn envelope_names() {
+        for name in ["wrapped", "bare", "key_only", "row"] {
+            assert_eq!(Envelope::parse(name).map(Envelope::name), Some(name));
+        }
+        assert_eq!(Envelope::parse("WRAPPED"), Some(Envelope::Wrapped));
+        assert_eq!(Envelope::parse("enriched"), None);
+    }
+}

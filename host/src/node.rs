@@ -1,0 +1,467 @@
+//! `extconn start`: a node that runs the changefeed jobs of a data directory, and resumes them
+//! from their saved progress after a restart.
+//!
+//! Each changefeed runs in its own thread: the initial scan (keyset pages), then the captured
+//! changes in commit order. A batch's progress (its cursor) is saved only after the sink has
+//! acknowledged every message of it, so a node killed at any moment re-sends at most the
+//! batch it was working on: delivery is at least once, and nothing is lost. A resolved message
+//! goes out only once every change up to its timestamp is acknowledged. A sink that fails is
+//! retried with backoff while the job reports it in `running_status`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+
+use crate::changefeed::{Datum, EncodeOptions, Envelope, Hlc, capture, envelope};
+use crate::jobs::{Jobs, LongJob};
+use crate::ops::changefeed::target_from;
+use extconn_providers as providers;
+use providers::sink::{Message, Sink, SinkOptions};
+
+/// The file that says a node runs on a data directory: its process id.
+const PID_FILE: &str = "node.pid";
+/// How often the node looks for jobs to run, and a changefeed for changes and commands.
+const POLL: Duration = Duration::from_millis(100);
+/// Changes read and sent per batch.
+const BATCH: usize = 1000;
+/// Rows per page of the initial scan.
+const SCAN_PAGE: usize = 1000;
+
+/// Whether a node runs on `data_dir` now.
+pub fn running(data_dir: &Path) -> bool {
+    std::fs::read_to_string(data_dir.join(PID_FILE))
+        .ok()
+        .and_then(|pid| pid.trim().parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Runs the node until `stop` is set: claims every changefeed job no live process runs.
+pub fn run(
+    data_dir: &Path,
+    config: Arc<providers::Config>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    std::fs::write(data_dir.join(PID_FILE), std::process::id().to_string())?;
+    let jobs = Jobs::open(data_dir).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    tracing::info!(pid = std::process::id(), "node started");
+    let mut workers: Vec<(i64, std::thread::JoinHandle<()>)> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        workers.retain(|(_, w)| !w.is_finished());
+        let list = jobs.long_jobs("CHANGEFEED").map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        for job in list {
+            if job.status != "running" || workers.iter().any(|(id, _)| *id == job.id) {
+                continue;
+            }
+            if !jobs.claim(job.id, job.pid).map_err(|e| anyhow::anyhow!("{}", e.message))? {
+                continue;
+            }
+            tracing::info!(job = job.id, "running changefeed");
+            let (dir, config, stop) = (data_dir.to_owned(), config.clone(), stop.clone());
+            let id = job.id;
+            let worker = std::thread::Builder::new()
+                .name(format!("changefeed-{id}"))
+                .spawn(move || changefeed(&dir, &config, job, &stop))?;
+            workers.push((id, worker));
+        }
+        std::thread::sleep(POLL);
+    }
+    for (_, worker) in workers {
+        let _ = worker.join();
+    }
+    let _ = std::fs::remove_file(data_dir.join(PID_FILE));
+    Ok(())
+}
+
+/// One changefeed, until it is paused, canceled, fails for good, or the node stops.
+fn changefeed(data_dir: &Path, config: &providers::Config, job: LongJob, stop: &AtomicBool) {
+    let id = job.id;
+    let jobs = match Jobs::open(data_dir) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            return tracing::error!(job = id, error = %e.message, "cannot open the jobs table");
+        }
+    };
+    let mut feed = match Feed::new(data_dir, config, &job) {
+        Ok(feed) => feed,
+        Err(e) => {
+            let _ = jobs.set_status(id, "failed", Some(&e));
+            return;
+        }
+    };
+    let mut backoff = Duration::from_millis(500);
+    while !stop.load(Ordering::Relaxed) {
+        match jobs.get(id) {
+            Ok(Some(info)) if info.status == "running" => {}
+            _ => return,
+        }
+        match feed.step(&jobs) {
+            Ok(Step::Busy) => backoff = Duration::from_millis(500),
+            Ok(Step::Idle) => {
+                backoff = Duration::from_millis(500);
+                std::thread::sleep(POLL);
+            }
+            Ok(Step::Done) => {
+                let _ = jobs.finish(id, Ok("{}"));
+                return;
+            }
+            Err(Failure::Permanent(e)) => {
+                let _ = jobs.set_status(id, "failed", Some(&e));
+                return;
+            }
+            Err(Failure::Retry(e)) => {
+                tracing::warn!(job = id, error = %e, "changefeed retrying");
+                let _ =
+                    jobs.save_progress(id, &feed.progress().to_string(), &format!("retrying: {e}"));
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                feed.sink = None;
+            }
+        }
+    }
+}
+
+enum Step {
+    /// Sent something: go on at once.
+    Busy,
+    /// Nothing to send now.
+    Idle,
+    /// `initial_scan = 'only'` finished.
+    Done,
+}
+
+enum Failure {
+    /// The sink or the database failed: try again.
+    Retry(String),
+    /// The changefeed cannot go on (its table changed shape, its plan is broken).
+    Permanent(String),
+}
+
+/// Where an initial scan is: the table and the last key sent.
+#[derive(Debug, Clone, PartialEq)]
+struct Scan {
+    table: usize,
+    after: Option<Vec<Datum>>,
+}
+
+/// A running changefeed's state.
+struct Feed {
+    id: i64,
+    database: PathBuf,
+    conn: rusqlite::Connection,
+    tables: Vec<capture::CapturedTable>,
+    sink_target: providers::Target,
+    sink_options: SinkOptions,
+    config: providers::Config,
+    sink: Option<Box<dyn Sink>>,
+    topics: Vec<String>,
+    encode: EncodeOptions,
+    resolved_every: Option<Duration>,
+    last_resolved: Instant,
+    only_scan: bool,
+    /// Progress, as saved.
+    cursor: i64,
+    scan: Option<Scan>,
+    highwater: Hlc,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Feed {
+    fn new(data_dir: &Path, config: &providers::Config, job: &LongJob) -> Result<Self, String> {
+        let payload: Json = serde_json::from_str(&job.payload).map_err(|e| e.to_string())?;
+        let progress: Json = serde_json::from_str(job.progress.as_deref().unwrap_or("{}"))
+            .map_err(|e| e.to_string())?;
+        let databases = crate::databases::Databases::new(data_dir);
+        let name = payload["database"].as_str().unwrap_or_default();
+        let database = databases.path(name);
+        let conn = crate::databases::open_file(&database, false).map_err(|e| e.message)?;
+        let mut tables = Vec::new();
+        for t in payload["tables"].as_array().into_iter().flatten().filter_map(Json::as_str) {
+            tables.push(capture::verify(&conn, t).map_err(|e| e.to_string())?);
+        }
+        let options = &payload["options"];
+        let flag = |k: &str| options[k].as_bool().unwrap_or(false);
+        let encode = EncodeOptions {
+            envelope: Envelope::parse(options["envelope"].as_str().unwrap_or("wrapped"))
+                .unwrap_or_default(),
+            diff: flag("diff"),
+            updated: flag("updated"),
+            key_in_value: flag("key_in_value"),
+            topic_in_value: flag("topic_in_value"),
+        };
+        encode.validate().map_err(|e| e.to_string())?;
+        let resolved_every = options["resolved_micros"].as_i64().map(|m| {
+            let checkpoint = options["min_checkpoint_frequency_micros"].as_i64().unwrap_or(0);
+            // `resolved` alone: at every checkpoint (CockroachDB's default, about 5 s; ours 1 s).
+            let micros = if m > 0 {
+                m
+            } else if checkpoint > 0 {
+                checkpoint
+            } else {
+                1_000_000
+            };
+            Duration::from_micros(micros as u64)
+        });
+        let scan = progress["scan"].as_object().map(|s| Scan {
+            table: s.get("table").and_then(Json::as_u64).unwrap_or(0) as usize,
+            after: s
+                .get("after")
+                .and_then(|a| a.as_array())
+                .map(|a| a.iter().map(datum_from).collect()),
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let cursor = progress["cursor"].as_i64().unwrap_or(0);
+        Ok(Self {
+            id: job.id,
+            database,
+            conn,
+            tables,
+            sink_target: target_from(&payload["sink"]),
+            sink_options: SinkOptions {
+                kafka_sink_config: options["kafka_sink_config"].as_str().map(str::to_owned),
+                topic_partitions: None,
+            },
+            config: config.clone(),
+            sink: None,
+            topics: Vec::new(),
+            encode,
+            resolved_every,
+            last_resolved: Instant::now(),
+            only_scan: options["initial_scan"].as_str() == Some("only"),
+            cursor,
+            scan,
+            highwater: Hlc::from_nanos(progress["highwater_ns"].as_i64().unwrap_or(0)),
+            runtime,
+        })
+    }
+
+    fn progress(&self) -> Json {
+        json!({
+            "cursor": self.cursor,
+            "scan": self.scan.as_ref().map(|scan| json!({
+                "table": scan.table,
+                "after": scan.after.as_ref().map(|a| a.iter().map(datum_json).collect::<Vec<_>>()),
+            })),
+            "highwater_ns": self.highwater.wall_ns,
+        })
+    }
+
+    /// Opens the sink and creates its topics, once (again after a failure).
+    fn sink(&mut self) -> Result<&dyn Sink, Failure> {
+        if self.sink.is_none() {
+            let sink = self
+                .runtime
+                .block_on(providers::sink::open(
+                    &self.config,
+                    &self.sink_target,
+                    &self.sink_options,
+                ))
+                .map_err(|e| Failure::Retry(e.message()))?;
+            let topics: Vec<String> = self.tables.iter().map(|t| sink.topic(&t.name)).collect();
+            self.runtime
+                .block_on(sink.ensure_topics(&topics))
+                .map_err(|e| Failure::Retry(e.message()))?;
+            self.topics = topics;
+            self.sink = Some(sink);
+        }
+        Ok(self.sink.as_deref().expect("opened above"))
+    }
+
+    fn send(&mut self, messages: Vec<Message>) -> Result<(), Failure> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.sink()?;
+        let sink = self.sink.as_deref().expect("opened");
+        self.runtime.block_on(sink.emit(messages)).map_err(|e| Failure::Retry(e.message()))
+    }
+
+    fn save(&self, jobs: &Jobs, status: &str) -> Result<(), Failure> {
+        jobs.save_progress(self.id, &self.progress().to_string(), status)
+            .map_err(|e| Failure::Retry(e.message))
+    }
+
+    fn step(&mut self, jobs: &Jobs) -> Result<Step, Failure> {
+        self.sink()?;
+        if let Some(scan) = self.scan.clone() {
+            return self.scan_page(jobs, scan);
+        }
+        if self.only_scan {
+            return Ok(Step::Done);
+        }
+        self.stream(jobs, None)
+    }
+
+    /// Sends the next batch of captured changes (only those up to `until`, if given).
+    fn stream(&mut self, jobs: &Jobs, until: Option<i64>) -> Result<Step, Failure> {
+        let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
+        let mut batch = capture::read_changes(&self.conn, &names, self.cursor, BATCH)
+            .map_err(|e| permanent_or_retry(&e))?;
+        if let Some(until) = until {
+            batch.changes.retain(|c| c.seq <= until);
+            batch.cursor = batch.cursor.min(until);
+            batch.caught_up = false;
+        }
+        let mut messages = Vec::with_capacity(batch.changes.len());
+        for change in &batch.changes {
+            let Some(index) = self.tables.iter().position(|t| t.name == change.table) else {
+                continue;
+            };
+            let topic = self.topics[index].clone();
+            let event = change.event(&self.tables[index], &topic);
+            messages.push(Message {
+                topic: topic.clone(),
+                key: envelope::encode_key(event.key),
+                value: envelope::encode_value(&self.encode, &event).unwrap_or_default(),
+            });
+            self.highwater = self.highwater.max(change.ts);
+        }
+        let sent = !messages.is_empty();
+        self.send(messages)?;
+        self.cursor = batch.cursor;
+        if sent {
+            self.save(jobs, "running: streaming changes")?;
+        }
+        if batch.caught_up {
+            self.maybe_resolved(jobs)?;
+        }
+        Ok(if sent || !batch.caught_up { Step::Busy } else { Step::Idle })
+    }
+
+    /// Emits a resolved timestamp when one is due: only after every change up to it is sent.
+    fn maybe_resolved(&mut self, jobs: &Jobs) -> Result<(), Failure> {
+        let Some(every) = self.resolved_every else { return Ok(()) };
+        if self.last_resolved.elapsed() < every {
+            return Ok(());
+        }
+        let resolved = capture::resolve(&self.conn).map_err(|e| permanent_or_retry(&e))?;
+        if resolved.seq > self.cursor {
+            // Changes committed meanwhile: send them first, resolve next time.
+            return Ok(());
+        }
+        let payload = envelope::encode_resolved(self.encode.envelope, resolved.ts);
+        self.sink()?;
+        let sink = self.sink.as_deref().expect("opened");
+        self.runtime
+            .block_on(sink.emit_resolved(&self.topics, payload))
+            .map_err(|e| Failure::Retry(e.message()))?;
+        self.highwater = self.highwater.max(resolved.ts);
+        self.last_resolved = Instant::now();
+        let _ = capture::gc(&self.conn, self.gc_floor(jobs));
+        self.save(jobs, "running: resolved")
+    }
+
+    /// The changes every changefeed of this database has consumed.
+    fn gc_floor(&self, jobs: &Jobs) -> i64 {
+        let mut floor = self.cursor;
+        if let Ok(list) = jobs.long_jobs("CHANGEFEED") {
+            for job in list.iter().filter(|j| j.id != self.id) {
+                let same_db = serde_json::from_str::<Json>(&job.payload)
+                    .ok()
+                    .and_then(|p| {
+                        p["database"]
+                            .as_str()
+                            .map(|d| crate::databases::Databases::new(Path::new("")).path(d))
+                    })
+                    .is_some_and(|p| p.file_name() == self.database.file_name());
+                if same_db {
+                    let cursor = job
+                        .progress
+                        .as_deref()
+                        .and_then(|p| serde_json::from_str::<Json>(p).ok())
+                        .and_then(|p| p["cursor"].as_i64())
+                        .unwrap_or(0);
+                    floor = floor.min(cursor);
+                }
+            }
+        }
+        floor
+    }
+
+    /// One page of the initial scan. A page is the table's state at one resolved point: every
+    /// change up to the point is sent first, and a page during which a write committed is read
+    /// again, so each key's messages keep rising timestamps and a scanned row is never stamped
+    /// before a change it already shows.
+    fn scan_page(&mut self, jobs: &Jobs, scan: Scan) -> Result<Step, Failure> {
+        let Scan { table: index, after } = scan;
+        let before = capture::resolve(&self.conn).map_err(|e| permanent_or_retry(&e))?;
+        if self.cursor < before.seq {
+            return self.stream(jobs, Some(before.seq));
+        }
+        let Some(table) = self.tables.get(index).cloned() else {
+            self.scan = None;
+            self.save(jobs, "running: initial scan done")?;
+            return Ok(Step::Busy);
+        };
+        let rows = capture::scan(&self.conn, &table, after.as_deref(), SCAN_PAGE)
+            .map_err(|e| permanent_or_retry(&e))?;
+        let after_read = capture::resolve(&self.conn).map_err(|e| permanent_or_retry(&e))?;
+        if after_read.seq != before.seq {
+            // A write committed while the page was read: read it again, after its change.
+            return Ok(Step::Busy);
+        }
+        let topic = self.topics[index].clone();
+        let messages = rows
+            .iter()
+            .map(|row| {
+                let event = row.event(&table, before.ts, &topic);
+                Message {
+                    topic: topic.clone(),
+                    key: envelope::encode_key(event.key),
+                    value: envelope::encode_value(&self.encode, &event).unwrap_or_default(),
+                }
+            })
+            .collect();
+        self.send(messages)?;
+        self.scan = Some(if rows.len() < SCAN_PAGE {
+            Scan { table: index + 1, after: None }
+        } else {
+            Scan { table: index, after: rows.last().map(|r| r.key.clone()) }
+        });
+        self.save(jobs, &format!("running: initial scan of {}", table.name))?;
+        Ok(Step::Busy)
+    }
+}
+
+fn permanent_or_retry(e: &capture::CaptureError) -> Failure {
+    let text = e.to_string();
+    if matches!(e, capture::CaptureError::Sqlite { .. }) {
+        Failure::Retry(crate::error_chain(e))
+    } else {
+        Failure::Permanent(text)
+    }
+}
+
+fn datum_json(d: &Datum) -> Json {
+    match d {
+        Datum::Null => Json::Null,
+        Datum::Integer(i) => json!({ "i": i }),
+        Datum::Real(r) => json!({ "r": r }),
+        Datum::Text(t) => json!({ "t": t }),
+        Datum::Blob(b) => json!({ "b": b.iter().map(|x| format!("{x:02x}")).collect::<String>() }),
+    }
+}
+
+fn datum_from(j: &Json) -> Datum {
+    if let Some(i) = j.get("i").and_then(Json::as_i64) {
+        Datum::Integer(i)
+    } else if let Some(r) = j.get("r").and_then(Json::as_f64) {
+        Datum::Real(r)
+    } else if let Some(t) = j.get("t").and_then(Json::as_str) {
+        Datum::Text(t.to_owned())
+    } else if let Some(b) = j.get("b").and_then(Json::as_str) {
+        Datum::Blob(
+            (0..b.len() / 2)
+                .filter_map(|i| u8::from_str_radix(&b[2 * i..2 * i + 2], 16).ok())
+                .collect(),
+        )
+    } else {
+        Datum::Null
+    }
+}
