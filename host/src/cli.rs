@@ -181,7 +181,9 @@ fn run_inner(args: &Args) -> anyhow::Result<bool> {
         wait_detached(&mut host);
         return Ok(true);
     }
-    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    // stderr is not held locked: logs and progress bars from other threads (librdkafka's, a
+    // detached job's) write to it while a statement runs.
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
     let mut printer = Printer::new(args.format(), &mut stdout, &mut stderr);
     if let Some(Command::Demo) = &args.command {
         return Ok(crate::demo::run(&mut host, &session, &mut printer)?);
@@ -321,7 +323,7 @@ fn shell(
         if editor.save_history(&history).is_ok() {
             restrict_permissions(&history);
         }
-        let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+        let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr());
         let mut printer = Printer::new(format, &mut stdout, &mut stderr);
         run_script(host, session, &buffer, &mut printer)?;
         session.database = host.current_database().map(str::to_owned);

@@ -17,7 +17,7 @@ use serde_json::{Value as Json, json};
 
 use crate::changefeed::{Datum, EncodeOptions, Envelope, Hlc, capture, envelope};
 use crate::jobs::{Jobs, LongJob};
-use crate::ops::changefeed::target_from;
+use crate::ops::changefeed::{sink_options, target_from};
 use extconn_providers as providers;
 use providers::sink::{Message, Sink, SinkOptions};
 
@@ -26,9 +26,13 @@ const PID_FILE: &str = "node.pid";
 /// How often the node looks for jobs to run, and a changefeed for changes and commands.
 const POLL: Duration = Duration::from_millis(100);
 /// Changes read and sent per batch.
-const BATCH: usize = 1000;
+const BATCH: usize = 10_000;
 /// Rows per page of the initial scan.
 const SCAN_PAGE: usize = 1000;
+/// How long a batch may wait for the sink's acknowledgement before the sink counts as gone
+/// (librdkafka itself waits minutes): the batch is then sent again on a reopened sink, and
+/// the job says `retrying: …` meanwhile.
+const ACK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Whether a node runs on `data_dir` now.
 pub fn running(data_dir: &Path) -> bool {
@@ -223,10 +227,7 @@ impl Feed {
             conn,
             tables,
             sink_target: target_from(&payload["sink"]),
-            sink_options: SinkOptions {
-                kafka_sink_config: options["kafka_sink_config"].as_str().map(str::to_owned),
-                topic_partitions: None,
-            },
+            sink_options: sink_options(options),
             config: config.clone(),
             sink: None,
             topics: Vec::new(),
@@ -279,7 +280,10 @@ impl Feed {
         }
         self.sink()?;
         let sink = self.sink.as_deref().expect("opened");
-        self.runtime.block_on(sink.emit(messages)).map_err(|e| Failure::Retry(e.message()))
+        acknowledged(
+            self.runtime
+                .block_on(async { tokio::time::timeout(ACK_TIMEOUT, sink.emit(messages)).await }),
+        )
     }
 
     fn save(&self, jobs: &Jobs, status: &str) -> Result<(), Failure> {
@@ -309,6 +313,7 @@ impl Feed {
             batch.caught_up = false;
         }
         let mut messages = Vec::with_capacity(batch.changes.len());
+        let mut highwater = self.highwater;
         for change in &batch.changes {
             let Some(index) = self.tables.iter().position(|t| t.name == change.table) else {
                 continue;
@@ -320,10 +325,12 @@ impl Feed {
                 key: envelope::encode_key(event.key),
                 value: envelope::encode_value(&self.encode, &event).unwrap_or_default(),
             });
-            self.highwater = self.highwater.max(change.ts);
+            highwater = highwater.max(change.ts);
         }
         let sent = !messages.is_empty();
         self.send(messages)?;
+        // Only what the sink acknowledged moves the progress a retry would save.
+        self.highwater = highwater;
         self.cursor = batch.cursor;
         if sent {
             self.save(jobs, "running: streaming changes")?;
@@ -348,9 +355,9 @@ impl Feed {
         let payload = envelope::encode_resolved(self.encode.envelope, resolved.ts);
         self.sink()?;
         let sink = self.sink.as_deref().expect("opened");
-        self.runtime
-            .block_on(sink.emit_resolved(&self.topics, payload))
-            .map_err(|e| Failure::Retry(e.message()))?;
+        acknowledged(self.runtime.block_on(async {
+            tokio::time::timeout(ACK_TIMEOUT, sink.emit_resolved(&self.topics, payload)).await
+        }))?;
         self.highwater = self.highwater.max(resolved.ts);
         self.last_resolved = Instant::now();
         let _ = capture::gc(&self.conn, self.gc_floor(jobs));
@@ -426,6 +433,20 @@ impl Feed {
         });
         self.save(jobs, &format!("running: initial scan of {}", table.name))?;
         Ok(Step::Busy)
+    }
+}
+
+/// A sink's answer to a send that had [`ACK_TIMEOUT`] to be acknowledged.
+fn acknowledged(
+    answer: Result<Result<(), providers::Error>, tokio::time::error::Elapsed>,
+) -> Result<(), Failure> {
+    match answer {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failure::Retry(e.message())),
+        Err(_) => Err(Failure::Retry(format!(
+            "the sink acknowledged nothing within {} s",
+            ACK_TIMEOUT.as_secs()
+        ))),
     }
 }
 

@@ -255,3 +255,38 @@ fn changefeed_options_are_checked_against_the_sink() {
     );
     assert_eq!(e.message, "unknown kafka sink query parameters: TOPIC_PREFIX");
 }
+
+#[test]
+fn kafka_connections_are_probed_with_a_notice_and_checked_for_real() {
+    let brokers = env("EXTCONN_TEST_KAFKA_BROKERS");
+    let (mut host, _dir) = host();
+    let created =
+        ok(&mut host, &root(), &format!("CREATE EXTERNAL CONNECTION up AS 'kafka://{brokers}'"));
+    assert!(created[0].notices.is_empty(), "{created:?}");
+    let created = ok(
+        &mut host,
+        &root(),
+        "CREATE EXTERNAL CONNECTION down AS 'kafka://127.0.0.1:9?sasl_enabled=true&sasl_user=u&sasl_password=CANARY-pw'",
+    );
+    let notice = created[0].notices.join("\n");
+    assert!(notice.contains("the Kafka brokers could not be reached"), "{created:?}");
+    assert!(!notice.contains("CANARY"), "{notice}");
+    assert_eq!(
+        host.catalog().read_connection("down").unwrap().map(|c| c.name),
+        Some("down".to_owned()),
+        "created anyway, as CockroachDB does"
+    );
+    let row = |host: &mut extconn_host::Host, name: &str| {
+        let results = ok(host, &root(), &format!("CHECK EXTERNAL CONNECTION 'external://{name}'"));
+        let Ok(Outcome::Rows(rows)) = &results[0].outcome else { panic!("{results:?}") };
+        (rows.rows[0][2].clone(), rows.rows[0][3].clone(), results[0].notices.clone())
+    };
+    let (ok_up, error_up, notices) = row(&mut host, "up");
+    assert_eq!((ok_up, error_up), (Value::Boolean(true), Value::Text(String::new())));
+    assert!(notices.iter().any(|n| n.contains("connected and authenticated")), "{notices:?}");
+    let (ok_down, error_down, _) = row(&mut host, "down");
+    assert_eq!(ok_down, Value::Boolean(false));
+    let Value::Text(error_down) = error_down else { panic!() };
+    assert!(error_down.starts_with("connecting to the Kafka brokers: "), "{error_down}");
+    assert!(!error_down.contains("CANARY"), "{error_down}");
+}

@@ -223,11 +223,7 @@ fn usage_and_implicit_access_are_enforced() {
 #[test]
 fn options_and_targets_are_checked_before_any_io() {
     let (mut host, data) = host();
-    ok(
-        &mut host,
-        &root(),
-        "CREATE EXTERNAL CONNECTION feed AS 'kafka://broker:9092?topic_prefix=t'",
-    );
+    ok(&mut host, &root(), "CREATE EXTERNAL CONNECTION feed AS 'webhook-https://127.0.0.1:9/hook'");
     let cases = [
         ("WITH TRANSFER = 'abc'", "strconv.ParseFloat: parsing \"\": invalid syntax"),
         ("WITH TRANSFER = '2 MiBs'", "unhandled size name: mibs"),
@@ -245,11 +241,11 @@ fn options_and_targets_are_checked_before_any_io() {
         let e = err(&mut host, &root(), &sql);
         assert_eq!((e.sqlstate.as_str(), e.message.as_str()), ("22023", expected), "{sql}");
     }
-    for uri in ["kafka://broker:9092", "external://feed"] {
+    for uri in ["webhook-https://127.0.0.1:9/hook", "external://feed"] {
         let e = err(&mut host, &root(), &format!("CHECK EXTERNAL CONNECTION '{uri}'"));
         assert_eq!(
             e.message,
-            "unsupported storage scheme: \"kafka\" - refer to docs to find supported storage schemes",
+            "unsupported storage scheme: \"webhook-https\" - refer to docs to find supported storage schemes",
             "{uri}"
         );
     }

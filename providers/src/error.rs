@@ -167,6 +167,12 @@ pub enum Error {
     /// A Kafka sink request failed (its message names the sink, never a secret).
     #[error(transparent)]
     Kafka(#[from] crate::sink::kafka::Error),
+    /// A webhook sink request failed (its message names the sink, never a secret).
+    #[error(transparent)]
+    Webhook(#[from] crate::sink::webhook::Error),
+    /// A cloud-storage sink cannot use its options.
+    #[error(transparent)]
+    CloudStorageSink(#[from] crate::sink::cloudstorage::Error),
     /// The local directory backing the store could not be prepared.
     #[error("{location}: cannot prepare local directory")]
     LocalDir {
@@ -204,6 +210,8 @@ impl Error {
             },
             Self::Unreachable { .. } => ErrorKind::Unavailable,
             Self::Kafka(e) => e.kind(),
+            Self::Webhook(e) => e.kind(),
+            Self::CloudStorageSink(e) => e.kind(),
             Self::LocalDir { source, .. } => match source.kind() {
                 std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
                 _ => ErrorKind::Unavailable,

@@ -9,8 +9,9 @@
 //! `<data-dir>/extern/`; `s3://`, `gs://` and `azure-blob://` (with its aliases `azure://` and
 //! `azure-storage://`) through object_store's cloud clients; `userfile://` in the catalog
 //! database ([`storage::userfile`]). [`storage::check`] runs CHECK EXTERNAL CONNECTION's timed
-//! write/read/delete rounds on any of them. Every other storage scheme, every
-//! KMS and every changefeed sink answers an [`Error`] of kind [`ErrorKind::Unsupported`].
+//! write/read/delete rounds on any of them. [`sink`] holds the changefeed sinks: Kafka,
+//! webhooks and cloud storage (files in any of the storage schemes above). Every other storage
+//! scheme and every KMS answers an [`Error`] of kind [`ErrorKind::Unsupported`].
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -178,6 +178,7 @@ fn keyed_messages_all_arrive_in_per_key_order() {
     let options = SinkOptions {
         topic_partitions: Some(3),
         kafka_sink_config: Some(r#"{"Flush": {"MaxMessages": 500, "Frequency": "5ms"}}"#.into()),
+        ..SinkOptions::default()
     };
     let rt = runtime();
     let sink = rt.block_on(sink::open(&Config::default(), &target, &options)).unwrap();

@@ -35,13 +35,12 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
         .ok_or_else(|| SqlError::internal("the changefeed plan has no sink target"))?
         .clone();
     let kind = str_field(plan, "sink_kind")?.to_owned();
-    if kind != "kafka" {
-        return Err(SqlError::unsupported(format!(
-            "{kind} changefeed sinks are not available yet in this version of extconn: use a kafka sink"
-        )));
-    }
-    // Like CockroachDB, the sink must be reachable now.
     let config = ctx.config.clone();
+    let options = plan.detail["options"].clone();
+    // Options the sink cannot use fail the statement, not the job later.
+    providers::sink::check_options(&config, &sink, &sink_options(&options))
+        .map_err(|e| SqlError::new(ErrorKind::InvalidArgument, "22023", e.message()))?;
+    // Like CockroachDB, the sink must be reachable now.
     ctx.tokio.block_on(providers::sink::probe(&config, &sink)).map_err(|e| {
         SqlError::new(
             ErrorKind::Unavailable,
@@ -58,7 +57,6 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
         start = Some(resolved);
     }
     let start = start.ok_or_else(|| SqlError::internal("cannot read the change clock"))?;
-    let options = plan.detail["options"].clone();
     let scan = options["initial_scan"].as_str() != Some("no");
     let payload = json!({
         "database": database,
@@ -147,6 +145,22 @@ fn past(action: &str) -> &'static str {
         "PAUSE" => "paused",
         "RESUME" => "resumed",
         _ => "canceled",
+    }
+}
+
+/// What a changefeed plan's normalized `options` say about its sink.
+pub(crate) fn sink_options(options: &Json) -> providers::sink::SinkOptions {
+    let text = |k: &str| options[k].as_str().map(str::to_owned);
+    providers::sink::SinkOptions {
+        kafka_sink_config: text("kafka_sink_config"),
+        topic_partitions: None,
+        webhook_auth_header: text("webhook_auth_header"),
+        webhook_client_timeout: options["webhook_client_timeout_micros"]
+            .as_u64()
+            .map(std::time::Duration::from_micros),
+        webhook_sink_config: text("webhook_sink_config"),
+        file_size: text("file_size"),
+        compression: text("compression"),
     }
 }
 

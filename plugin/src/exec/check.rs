@@ -67,6 +67,9 @@ pub(super) fn check(ctx: &mut Ctx<'_>, uri: &str, options: &[(String, String)]) 
         grants,
     };
     let target = resolve::resolve(&input).map_err(for_check)?;
+    if target.provider == "kafka" {
+        return sink_check(ctx, target);
+    }
     storage_only(&uri::parse(&target.uri).map_err(for_check)?)?;
     let detail = serde_json::json!({
         "concurrently": options.concurrently,
@@ -90,10 +93,54 @@ fn for_check(mut error: Error) -> Error {
     error
 }
 
-/// Only storage can be checked: sinks, KMS keys and `http` are refused as CockroachDB's
-/// storage registry refuses them.
+/// A Kafka sink (CockroachDB refuses them): connect and authenticate to its brokers, and say
+/// how it went in CHECK's columns, with the time it took in a NOTICE.
+fn sink_check(ctx: &mut Ctx<'_>, target: Target) -> Run<Outcome> {
+    use crate::model::{Column, Response, Rows, Value};
+    let [start] = ctx.all([Request::Now])?;
+    let [probe, end] = ctx.all([Request::SinkProbe(target), Request::Now])?;
+    let (ok, error) = match probe {
+        Response::Done => (true, String::new()),
+        Response::IoFailed(e) => (false, format!("connecting to the Kafka brokers: {}", e.message)),
+        other => return Err(super::unexpected("sink-probe", &other)),
+    };
+    if ok {
+        let millis = (answer::now(end)? - answer::now(start)?) / 1000;
+        ctx.notice(format!("connected and authenticated to the Kafka brokers in {millis} ms"));
+    }
+    let columns = [
+        ("node", "INT8"),
+        ("locality", "STRING"),
+        ("ok", "BOOL"),
+        ("error", "STRING"),
+        ("transferred", "STRING"),
+        ("read_speed", "STRING"),
+        ("write_speed", "STRING"),
+        ("can_delete", "BOOL"),
+    ]
+    .into_iter()
+    .map(|(name, sql_type)| Column { name: name.into(), sql_type: sql_type.into() })
+    .collect();
+    let text = |s: &str| Value::Text(s.to_owned());
+    Ok(Outcome::Rows(Rows {
+        columns,
+        rows: vec![vec![
+            Value::Int(1),
+            text(""),
+            Value::Boolean(ok),
+            text(&error),
+            text(""),
+            text(""),
+            text(""),
+            Value::Null,
+        ]],
+    }))
+}
+
+/// Only storage and Kafka sinks can be checked: other sinks, KMS keys and `http` are refused as
+/// CockroachDB's storage registry refuses them.
 fn storage_only(parsed: &uri::Parsed) -> Result<(), Error> {
-    if parsed.check == Check::Storage {
+    if parsed.check == Check::Storage || parsed.provider == "kafka" {
         return Ok(());
     }
     Err(Error::new(

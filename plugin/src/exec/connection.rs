@@ -288,10 +288,25 @@ fn validate(ctx: &mut Ctx<'_>, parsed: &uri::Parsed, user: &str) -> Run<()> {
     let wrapper = uri::wrapper(parsed.provider).map(|w| format!("{w}: ")).unwrap_or_default();
     let wrap = |context: &str| format!("{DETAILS}: {wrapper}{context}");
     match parsed.check {
+        Check::None if parsed.provider == "kafka" => kafka_notice(ctx, target),
         Check::None => Ok(()),
         Check::Storage => storage_check(ctx, target, &wrap),
         Check::Kms => kms_check(ctx, target, &wrap),
     }
+}
+
+/// A Kafka connection is created without contacting the brokers, as in CockroachDB; unlike
+/// CockroachDB, a NOTICE says so when they cannot be reached (the host gives up after a few
+/// seconds), so a typo in a broker address shows at once rather than at the first changefeed.
+fn kafka_notice(ctx: &mut Ctx<'_>, target: Target) -> Run<()> {
+    if let crate::model::Response::IoFailed(e) = ctx.one(Request::SinkProbe(target))? {
+        ctx.notice(format!(
+            "the Kafka brokers could not be reached: {}; the connection is created anyway, and a \
+             changefeed that uses it checks again",
+            e.message
+        ));
+    }
+    Ok(())
 }
 
 fn storage_check(ctx: &mut Ctx<'_>, target: Target, wrap: &dyn Fn(&str) -> String) -> Run<()> {

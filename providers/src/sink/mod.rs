@@ -1,12 +1,16 @@
-//! Changefeed sinks (`kafka://`, `confluent-cloud://`, `azure-event-hub://`; later
-//! `webhook-https://` and cloud storage), all behind one [`Sink`] trait.
+//! Changefeed sinks (`kafka://`, `confluent-cloud://`, `azure-event-hub://`,
+//! `webhook-https://`, and cloud storage: any storage scheme), all behind one [`Sink`] trait.
 //!
 //! A changefeed hands a sink batches of keyed [`Message`]s and, now and then, a resolved
 //! timestamp that must reach every topic. [`Sink::emit`] returns only once the service has
 //! acknowledged every message of the batch, so a caller that checkpoints after it delivers at
 //! least once; messages with the same key keep their order.
 
+pub mod cloudstorage;
 pub mod kafka;
+pub mod webhook;
+
+use std::time::Duration;
 
 use crate::{Config, Error, Target};
 
@@ -29,6 +33,25 @@ pub struct SinkOptions {
     pub kafka_sink_config: Option<String>,
     /// Partitions of the topics [`Sink::ensure_topics`] creates; `None`: the broker's default.
     pub topic_partitions: Option<i32>,
+    /// `webhook_auth_header`: the webhook's `Authorization` header (a secret).
+    pub webhook_auth_header: Option<String>,
+    /// `webhook_client_timeout`; `None`: [`webhook::DEFAULT_TIMEOUT`].
+    pub webhook_client_timeout: Option<Duration>,
+    /// `webhook_sink_config`: CockroachDB's JSON (`{"Flush": {…}, "Retry": {…}}`).
+    pub webhook_sink_config: Option<String>,
+    /// `file_size` of a cloud-storage sink, as written (`16MiB`); `None`: the URI's
+    /// `file_size`, else [`cloudstorage::DEFAULT_FILE_SIZE`].
+    pub file_size: Option<String>,
+    /// `compression` of a cloud-storage sink (`gzip`).
+    pub compression: Option<String>,
+}
+
+/// Whether `scheme` is a storage scheme the cloud-storage sink writes to.
+fn is_storage(scheme: &str) -> bool {
+    matches!(
+        scheme,
+        "nodelocal" | "userfile" | "s3" | "gs" | "azure" | "azure-blob" | "azure-storage"
+    )
 }
 
 /// A changefeed sink, opened for one changefeed.
@@ -53,22 +76,46 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     async fn flush(&self) -> Result<(), Error>;
 }
 
-/// Connects and authenticates to the sink `target` names, then disconnects.
-pub async fn probe(_config: &Config, target: &Target) -> Result<(), Error> {
+/// Connects and authenticates to the sink `target` names, then disconnects: Kafka fetches
+/// the brokers' metadata, a webhook answers a `HEAD` request (any status), a storage location
+/// takes a small object and deletes it.
+pub async fn probe(config: &Config, target: &Target) -> Result<(), Error> {
     match target.provider.as_str() {
         "kafka" => Ok(kafka::probe(target, kafka::PROBE_TIMEOUT).await?),
+        "webhookhttps" | "webhookhttp" => Ok(webhook::probe(target).await?),
+        _ if is_storage(&target.scheme) => cloudstorage::probe(config, target).await,
         _ => Err(Error::UnsupportedSink { scheme: target.scheme.clone() }),
+    }
+}
+
+/// Checks `options` against the sink `target` names without any I/O: what [`open`] would
+/// refuse, refused at CREATE CHANGEFEED rather than when a node runs the changefeed.
+pub fn check_options(config: &Config, target: &Target, options: &SinkOptions) -> Result<(), Error> {
+    match target.provider.as_str() {
+        "webhookhttps" | "webhookhttp" => {
+            webhook::WebhookSink::open(target, options).map(drop).map_err(Error::from)
+        }
+        _ if is_storage(&target.scheme) => {
+            cloudstorage::CloudStorageSink::open(config, target, options).map(drop)
+        }
+        _ => Ok(()),
     }
 }
 
 /// Opens the sink `target` names for one changefeed.
 pub async fn open(
-    _config: &Config,
+    config: &Config,
     target: &Target,
     options: &SinkOptions,
 ) -> Result<Box<dyn Sink>, Error> {
     match target.provider.as_str() {
         "kafka" => Ok(Box::new(kafka::KafkaSink::open(target, options)?)),
+        "webhookhttps" | "webhookhttp" => {
+            Ok(Box::new(webhook::WebhookSink::open(target, options)?))
+        }
+        _ if is_storage(&target.scheme) => {
+            Ok(Box::new(cloudstorage::CloudStorageSink::open(config, target, options)?))
+        }
         _ => Err(Error::UnsupportedSink { scheme: target.scheme.clone() }),
     }
 }
