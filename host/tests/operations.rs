@@ -361,3 +361,78 @@ fn usage_and_parameter_case_are_enforced_on_every_uri() {
     let jobs = rows(&mut host, &alice, "SHOW JOBS");
     assert_eq!(jobs.len(), 1, "alice sees her own jobs only: {jobs:?}");
 }
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle) {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn passphrase_encrypted_backups_round_trip_and_refuse_a_wrong_passphrase() {
+    let (mut host, dir) = host();
+    make_movr(&mut host);
+    let session = root();
+    let canary = "canary-row-value-5d21";
+    ok(&mut host, &session, &format!("UPDATE movr.users SET name = '{canary}' WHERE id = 3"));
+    let before = movr_rows(&mut host);
+    ok(
+        &mut host,
+        &session,
+        "BACKUP DATABASE movr INTO 'nodelocal://1/enc' WITH encryption_passphrase = 'x'",
+    );
+    assert_eq!(
+        files_containing(&dir.path().join("extern/enc"), canary.as_bytes()),
+        Vec::<String>::new()
+    );
+    ok(&mut host, &session, "DROP DATABASE movr");
+
+    // Without the passphrase, or with another, nothing is restored.
+    let cases = [
+        ("", "22023", "is encrypted: give the encryption_passphrase (or kms) it was taken with"),
+        (" WITH encryption_passphrase = 'y'", "22023", "— wrong passphrase?"),
+        (
+            " WITH kms = 'aws-kms:///k?AUTH=implicit&REGION=us-east-1'",
+            "0A000",
+            "KMS keys arrive with",
+        ),
+    ];
+    for (with, state, text) in cases {
+        let sql = format!("RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/enc'{with}");
+        let e = err(&mut host, &session, &sql);
+        assert_eq!(e.sqlstate, state, "{sql}: {e:?}");
+        assert!(e.message.contains(text), "{sql}: {}", e.message);
+        assert!(!e.message.contains("'y'") && !e.message.contains("= y"), "{}", e.message);
+        assert!(!dir.path().join("databases/movr.sqlite").exists());
+    }
+    let shown = rows(
+        &mut host,
+        &session,
+        "SHOW BACKUP FROM LATEST IN 'nodelocal://1/enc' WITH encryption_passphrase = 'x'",
+    );
+    assert_eq!(shown.len(), 4, "{shown:?}");
+    ok(
+        &mut host,
+        &session,
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/enc' WITH encryption_passphrase = 'x'",
+    );
+    assert_eq!(movr_rows(&mut host), before, "the restored rows differ from the original");
+
+    // A plaintext backup given a passphrase is refused.
+    ok(&mut host, &session, "BACKUP DATABASE movr INTO 'nodelocal://1/plain'");
+    let e = err(
+        &mut host,
+        &session,
+        "RESTORE DATABASE movr FROM LATEST IN 'nodelocal://1/plain' WITH encryption_passphrase = 'x', new_db_name = 'm2'",
+    );
+    assert_eq!(e.sqlstate, "22023", "{e:?}");
+    assert!(e.message.contains("is not encrypted: remove the encryption_passphrase"), "{e:?}");
+}

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use extconn_providers::backup::{
-    self, BackupKind, BackupOptions, DatabaseSource, Destination, ErrorKind, Manifest, ObjectType,
-    Place, RestoreOptions, Scope,
+    self, BackupKind, BackupOptions, DatabaseSource, Destination, EncryptionKey, ErrorKind,
+    Manifest, ObjectType, Place, RestoreOptions, Scope,
 };
 use extconn_providers::storage::{self, Location};
 use extconn_providers::{Config, Target};
@@ -225,7 +225,7 @@ async fn suite(collection: &Location, work: &Path) {
     assert!(err.message().contains("database nope is not in backup"), "{}", err.message());
 
     // SHOW BACKUP: a database row and a row per table, for each of the three backups.
-    let rows = backup::describe(collection, None, None).await.unwrap();
+    let rows = backup::describe(collection, None, None, None).await.unwrap();
     let shown: Vec<(&str, ObjectType, BackupKind, u64)> = rows
         .iter()
         .map(|r| (r.object_name.as_str(), r.object_type, r.backup_type, r.rows))
@@ -246,7 +246,7 @@ async fn suite(collection: &Location, work: &Path) {
     assert_eq!(rows[0].end_time_micros, full.end_time_micros);
     assert_eq!(rows[6].start_time_micros, Some(same.end_time_micros));
     assert!(rows.iter().all(|r| r.size_bytes > 0 && r.database_name == "movr"), "{rows:?}");
-    assert_eq!(backup::describe(collection, Some(&full.subdir), None).await.unwrap(), rows);
+    assert_eq!(backup::describe(collection, Some(&full.subdir), None, None).await.unwrap(), rows);
 
     // A corrupted chunk fails the restore by name, and leaves nothing in the directory.
     let latest = read_manifest(collection, &one_row.dir).await;
@@ -375,7 +375,7 @@ fn a_failed_backup_leaves_the_previous_one_restorable() {
     // The storage recovers: the previous backup restores, LATEST still names it.
     std::fs::remove_file(root.join("incrementals")).unwrap();
     assert_eq!(rt.block_on(collection.get("LATEST")).unwrap(), full.subdir.as_bytes());
-    let rows = rt.block_on(backup::describe(&collection, None, None)).unwrap();
+    let rows = rt.block_on(backup::describe(&collection, None, None, None)).unwrap();
     assert!(rows.iter().all(|r| r.backup_type == BackupKind::Full), "{rows:?}");
     let restore_dir = dir.path().join("restore");
     std::fs::create_dir_all(&restore_dir).unwrap();
@@ -628,8 +628,9 @@ fn incremental_location_and_named_subdirs() {
     // Without the incremental location, the chain is the full backup alone.
     let without = RestoreOptions { subdir: first, ..RestoreOptions::default() };
     assert_eq!(rt.block_on(restore_dump(&collection, &restore_dir, &without)), original);
-    let rows =
-        rt.block_on(backup::describe(&collection, Some(&full.subdir), Some(&incremental))).unwrap();
+    let rows = rt
+        .block_on(backup::describe(&collection, Some(&full.subdir), Some(&incremental), None))
+        .unwrap();
     assert_eq!(rows.iter().filter(|r| r.object_type == ObjectType::Database).count(), 2);
     assert_eq!(rows.last().unwrap().backup_type, BackupKind::Incremental);
 
@@ -705,6 +706,199 @@ fn missing_sources_and_empty_collections_are_clear_errors() {
     assert!(rt.block_on(backup::list_backups(&collection)).unwrap().is_empty());
 }
 
+/// A row value that must never appear in a stored byte of an encrypted backup.
+const CANARY: &str = "canary-plaintext-3f9e1c";
+
+/// Every object of `location` that contains `needle`.
+async fn objects_containing(location: &Location, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    for meta in location.list("", None).await.unwrap() {
+        let bytes = location.get(&meta.key).await.unwrap();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            found.push(meta.key);
+        }
+    }
+    found
+}
+
+/// The suite for passphrase-encrypted backups: round trip, ciphertext only in storage, wrong and
+/// missing passphrases, incrementals reusing the chain's data key, tampering.
+async fn encrypted_suite(collection: &Location, work: &Path) {
+    let db = work.join("movr.db");
+    make_db(&db, ROWS);
+    Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE users SET name = ?1 WHERE id = 7", [CANARY])
+        .unwrap();
+    let original = dump(&db);
+    let restore_dir = work.join("restore");
+    std::fs::create_dir_all(&restore_dir).unwrap();
+    let sources = [source("movr", &db)];
+    let right = EncryptionKey::Passphrase("correct horse".into());
+    let wrong = EncryptionKey::Passphrase("battery staple".into());
+    let with = |key: &EncryptionKey, destination| BackupOptions {
+        encryption: Some(key.clone()),
+        ..options(destination, work)
+    };
+    let open_with = |key: &EncryptionKey| RestoreOptions {
+        encryption: Some(key.clone()),
+        ..Default::default()
+    };
+
+    let full =
+        backup::backup(collection, &sources, &with(&right, Destination::NewFull)).await.unwrap();
+    assert_eq!(full.chunks_uploaded, full.chunks_total, "{full:?}");
+
+    // Nothing stored shows a row value or a table name; the manifest says how it is sealed.
+    assert_eq!(objects_containing(collection, CANARY.as_bytes()).await, Vec::<String>::new());
+    assert_eq!(objects_containing(collection, b"longish name").await, Vec::<String>::new());
+    let raw = collection.get(&format!("{}/BACKUP_MANIFEST", full.dir)).await.unwrap();
+    let raw: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let encryption = &raw["encryption"];
+    assert_eq!(encryption["scheme"], "AES-256-GCM", "{raw}");
+    assert_eq!(encryption["passphrase"]["kdf"], "PBKDF2-HMAC-SHA256", "{raw}");
+    assert_eq!(encryption["passphrase"]["iterations"], 600_000, "{raw}");
+    assert_eq!(encryption["kms"], serde_json::json!([]), "{raw}");
+    assert!(raw.get("databases").is_none() && raw["sealed"].is_string(), "{raw}");
+    let key_id = encryption["key_id"].as_str().unwrap().to_owned();
+    let (chunks, _) = data_objects(collection).await;
+    let prefixed = collection.list(&format!("data/{key_id}/"), None).await.unwrap().len();
+    assert_eq!((chunks, prefixed), (full.chunks_total, full.chunks_total));
+
+    // The right passphrase restores; none, or a wrong one, is a clear error and restores nothing.
+    assert_eq!(restore_dump(collection, &restore_dir, &open_with(&right)).await, original);
+    let listed_before = files(&restore_dir);
+    let err =
+        backup::restore(collection, &restore_dir, &RestoreOptions::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{}", err.message());
+    assert_eq!(
+        err.message(),
+        format!(
+            "backup {} is encrypted: give the encryption_passphrase (or kms) it was taken with",
+            full.subdir
+        )
+    );
+    let err = backup::restore(collection, &restore_dir, &open_with(&wrong)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongKey, "{}", err.message());
+    assert_eq!(
+        err.message(),
+        format!("failed to decrypt the data key of backup {} — wrong passphrase?", full.subdir)
+    );
+    assert_eq!(files(&restore_dir), listed_before);
+
+    // SHOW BACKUP reads the manifests only, with the passphrase.
+    let rows = backup::describe(collection, None, None, Some(&right)).await.unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let err = backup::describe(collection, None, None, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{}", err.message());
+    let err = backup::describe(collection, None, None, Some(&wrong)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongKey, "{}", err.message());
+
+    // Incrementals reuse the chain's data key: unchanged chunks stay where they are.
+    let err = backup::backup(collection, &sources, &options(Destination::Latest, work))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{}", err.message());
+    let err =
+        backup::backup(collection, &sources, &with(&wrong, Destination::Latest)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WrongKey, "{}", err.message());
+    let same =
+        backup::backup(collection, &sources, &with(&right, Destination::Latest)).await.unwrap();
+    assert_eq!((same.kind, same.chunks_uploaded), (BackupKind::Incremental, 0), "{same:?}");
+    Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE users SET balance = -1 WHERE id = 12345", [])
+        .unwrap();
+    let changed = dump(&db);
+    let one_row =
+        backup::backup(collection, &sources, &with(&right, Destination::Latest)).await.unwrap();
+    assert!(one_row.chunks_uploaded >= 1, "{one_row:?}");
+    assert!(one_row.bytes_uploaded * 20 < one_row.bytes_total, "{one_row:?}");
+    assert_eq!(data_objects(collection).await.0, full.chunks_total + one_row.chunks_uploaded);
+    assert_eq!(restore_dump(collection, &restore_dir, &open_with(&right)).await, changed);
+    assert_eq!(objects_containing(collection, CANARY.as_bytes()).await, Vec::<String>::new());
+
+    // A chunk altered, or swapped for another: authentication fails and nothing is restored.
+    let chunk_keys: Vec<String> = collection
+        .list(&format!("data/{key_id}/"), None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    let (victim, other) = (&chunk_keys[2], &chunk_keys[5]);
+    let good = collection.get(victim).await.unwrap();
+    let mut bad = good.clone();
+    bad[40] ^= 1;
+    for replacement in [bad, collection.get(other).await.unwrap()] {
+        collection.put(victim, replacement).await.unwrap();
+        let err = backup::restore(collection, &restore_dir, &open_with(&right)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{}", err.message());
+        assert!(err.message().contains("failed authentication"), "{}", err.message());
+        assert_eq!(files(&restore_dir), listed_before);
+    }
+    collection.put(victim, good).await.unwrap();
+
+    // An altered manifest fails authentication too.
+    let manifest_key = format!("{}/BACKUP_MANIFEST", one_row.dir);
+    let good = collection.get(&manifest_key).await.unwrap();
+    let mut sealed: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    let text = sealed["sealed"].as_str().unwrap().to_owned();
+    let flipped = if text.starts_with('A') { "B" } else { "A" };
+    sealed["sealed"] = format!("{flipped}{}", &text[1..]).into();
+    collection.put(&manifest_key, serde_json::to_vec(&sealed).unwrap()).await.unwrap();
+    let err = backup::restore(collection, &restore_dir, &open_with(&right)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{}", err.message());
+    assert_eq!(
+        err.message(),
+        format!(
+            "backup manifest {manifest_key} failed authentication: it was altered or is not this \
+             backup's"
+        )
+    );
+    collection.put(&manifest_key, good).await.unwrap();
+    assert_eq!(restore_dump(collection, &restore_dir, &open_with(&right)).await, changed);
+
+    // Another data key, or none, shares no chunk with this chain.
+    let before = data_objects(collection).await.0;
+    let second =
+        backup::backup(collection, &sources, &with(&right, Destination::NewFull)).await.unwrap();
+    assert_eq!(second.chunks_uploaded, second.chunks_total, "{second:?}");
+    let plain =
+        backup::backup(collection, &sources, &options(Destination::NewFull, work)).await.unwrap();
+    assert_eq!(plain.chunks_uploaded, plain.chunks_total, "{plain:?}");
+    assert_eq!(data_objects(collection).await.0, before + 2 * plain.chunks_total);
+    // A plaintext backup given a passphrase is refused, as CockroachDB refuses it.
+    let err = backup::restore(collection, &restore_dir, &open_with(&right)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{}", err.message());
+    assert_eq!(
+        err.message(),
+        format!(
+            "backup {} is not encrypted: remove the encryption_passphrase option",
+            plain.subdir
+        )
+    );
+    assert_eq!(restore_dump(collection, &restore_dir, &RestoreOptions::default()).await, changed);
+    let named = RestoreOptions { subdir: Some(full.subdir.clone()), ..open_with(&right) };
+    assert_eq!(restore_dump(collection, &restore_dir, &named).await, changed);
+}
+
+#[test]
+fn nodelocal_encrypted_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let collection = nodelocal(dir.path(), "backups/secret");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    runtime().block_on(encrypted_suite(&collection, &work));
+}
+
+#[test]
+fn s3_encrypted_backups() {
+    let collection = s3(&emulators::unique("backup-encrypted"));
+    let work = tempfile::tempdir().unwrap();
+    runtime().block_on(encrypted_suite(&collection, work.path()));
+}
+
 /// Public types are usable across threads.
 #[test]
 fn public_types_are_send_and_sync() {
@@ -714,4 +908,5 @@ fn public_types_are_send_and_sync() {
     send_sync::<backup::Restored>();
     send_sync::<BackupOptions<'static>>();
     send_sync::<RestoreOptions<'static>>();
+    send_sync::<EncryptionKey>();
 }

@@ -16,8 +16,10 @@ pub enum ErrorKind {
     Storage,
     /// A local SQLite database or file could not be read or written.
     Local,
-    /// Something this version cannot do yet (encrypted backups, a newer manifest format).
+    /// Something this version cannot do (a newer manifest format, an unknown cipher).
     Unsupported,
+    /// The key given cannot open the backup: a wrong passphrase, or a key of the wrong kind.
+    WrongKey,
     /// A bug on our side.
     Internal,
 }
@@ -78,12 +80,74 @@ pub enum Error {
         /// The version this code reads and writes.
         supported: u32,
     },
-    /// An encrypted backup (issue 7: not implemented yet).
-    #[error("backup manifest {key} is encrypted, which this version of extconn cannot read")]
+    /// An encrypted backup read without a key.
+    #[error(
+        "backup {backup} is encrypted: give the encryption_passphrase (or kms) it was taken with"
+    )]
     Encrypted {
+        /// The backup (its manifest's key).
+        backup: String,
+    },
+    /// A plaintext backup read, or extended, with a key.
+    #[error("backup {backup} is not encrypted: remove the {option} option")]
+    NotEncrypted {
+        /// The backup (its manifest's key).
+        backup: String,
+        /// `encryption_passphrase` or `kms`.
+        option: &'static str,
+    },
+    /// The passphrase does not unwrap the data key.
+    #[error("failed to decrypt the data key of backup {backup} — wrong passphrase?")]
+    WrongPassphrase {
+        /// The backup (its manifest's key).
+        backup: String,
+    },
+    /// An encrypted backup whose data key is wrapped by KMS keys only, given a passphrase.
+    #[error("backup {backup} was encrypted with kms, not encryption_passphrase: give kms")]
+    NoPassphraseWrap {
+        /// The backup (its manifest's key).
+        backup: String,
+    },
+    /// A cipher or key derivation this version does not know.
+    #[error(
+        "backup {backup} is encrypted with {scheme}, which this version of extconn cannot read"
+    )]
+    UnsupportedEncryption {
+        /// The backup (its manifest's key).
+        backup: String,
+        /// The manifest's scheme or KDF.
+        scheme: String,
+    },
+    /// A manifest's `encryption` field that cannot be used.
+    #[error("the encryption information of backup {backup} is corrupt: {reason}")]
+    CorruptEncryption {
+        /// The backup (its manifest's key).
+        backup: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An encrypted manifest that fails authentication under its data key.
+    #[error("backup manifest {key} failed authentication: it was altered or is not this backup's")]
+    ManifestAuthentication {
         /// Its key.
         key: String,
     },
+    /// An encrypted chunk that fails authentication under its data key.
+    #[error(
+        "chunk {name} of database {database} in {backup} failed authentication: it was altered \
+         or is not this backup's"
+    )]
+    ChunkAuthentication {
+        /// The chunk's name, hex.
+        name: String,
+        /// The database it belongs to.
+        database: String,
+        /// The backup's directory.
+        backup: String,
+    },
+    /// The OS gave no random bytes for a key or nonce.
+    #[error("the operating system's random number generator failed")]
+    Random,
     /// A manifest that refers to the incremental location, restored or extended without one.
     #[error("backup {backup} keeps {what} in its incremental location: give incremental_location")]
     NeedsIncrementalLocation {
@@ -230,11 +294,18 @@ impl Error {
             | Self::CorruptChunk { .. }
             | Self::MissingChunk { .. }
             | Self::CorruptDatabase { .. }
-            | Self::IntegrityCheck { .. } => ErrorKind::Corrupt,
-            Self::UnsupportedVersion { .. } | Self::Encrypted { .. } => ErrorKind::Unsupported,
+            | Self::IntegrityCheck { .. }
+            | Self::CorruptEncryption { .. }
+            | Self::ManifestAuthentication { .. }
+            | Self::ChunkAuthentication { .. } => ErrorKind::Corrupt,
+            Self::UnsupportedVersion { .. } | Self::UnsupportedEncryption { .. } => {
+                ErrorKind::Unsupported
+            }
+            Self::Encrypted { .. } | Self::NotEncrypted { .. } => ErrorKind::InvalidArgument,
+            Self::WrongPassphrase { .. } | Self::NoPassphraseWrap { .. } => ErrorKind::WrongKey,
             Self::Storage { .. } => ErrorKind::Storage,
             Self::Sqlite { .. } | Self::Io { .. } => ErrorKind::Local,
-            Self::Task { .. } => ErrorKind::Internal,
+            Self::Task { .. } | Self::Random => ErrorKind::Internal,
         }
     }
 

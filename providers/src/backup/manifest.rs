@@ -3,6 +3,7 @@
 //! ```text
 //! <collection>/LATEST                                   "/2026/11/26-035037.12"
 //! <collection>/data/<sha256 hex>                        chunks, content-addressed
+//! <collection>/data/<key id>/<hmac hex>                 chunks of an encrypted chain
 //! <collection>/2026/11/26-035037.12/BACKUP_MANIFEST     a full backup
 //! <inc>/incrementals/2026/11/26-035037.12/20261126/035512.40/BACKUP_MANIFEST
 //! <inc>/data/<sha256 hex>                               chunks first uploaded by incrementals
@@ -11,6 +12,10 @@
 //! `<inc>` is the `incremental_location` when one is given, the collection otherwise. Each
 //! chunk entry names the location that holds it ([`Place`]), so a restore reads every chunk
 //! from where the backup that uploaded it put it.
+//!
+//! An encrypted backup's `BACKUP_MANIFEST` is a [`SealedManifest`]: the `encryption` field in
+//! the clear (the wrapped data key), the manifest itself sealed (see `crypto.rs`). A chunk of an
+//! encrypted backup is stored as `nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)`.
 
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +101,7 @@ pub struct Manifest {
     pub end_time_micros: i64,
     /// The options it was taken with.
     pub options: Options,
-    /// Reserved for encrypted backups (issue 7); always `null` for now.
+    /// How the backup is encrypted; `null` for a plaintext backup.
     pub encryption: Option<Encryption>,
     /// Bytes per chunk (the last chunk of a file may be shorter).
     pub chunk_size: u64,
@@ -122,11 +127,55 @@ pub struct Options {
     pub revision_history: bool,
 }
 
-/// How a backup is encrypted (issue 7). Not written yet; a manifest that has one is refused.
+/// How a backup is encrypted: the manifest's `encryption` field, `null` for a plaintext backup.
+/// Every backup of an encrypted chain carries the full backup's field unchanged: one data key
+/// per chain, so an incremental backup reuses the chain's chunks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encryption {
-    /// The scheme, e.g. `AES-256-GCM`.
+    /// The cipher of chunks and manifests, `AES-256-GCM`.
     pub scheme: String,
+    /// Names the chain's data key (random hex); its chunks live under `data/<key_id>/`.
+    pub key_id: String,
+    /// The data key wrapped by the key derived from `encryption_passphrase`.
+    pub passphrase: Option<PassphraseKey>,
+    /// The data key wrapped by each KMS key (the KMS providers, issue 7); any one opens it.
+    #[serde(default)]
+    pub kms: Vec<KmsKey>,
+}
+
+/// The data key, wrapped by a key derived from a passphrase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassphraseKey {
+    /// `PBKDF2-HMAC-SHA256`.
+    pub kdf: String,
+    /// Its rounds.
+    pub iterations: u32,
+    /// Its random salt, base64.
+    pub salt: String,
+    /// `nonce ‖ AES-256-GCM(data key) ‖ tag`, base64.
+    pub wrapped_key: String,
+}
+
+/// The data key, wrapped by one KMS key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KmsKey {
+    /// The KMS URI with its secrets redacted, to say which key to give.
+    pub uri_redacted: String,
+    /// The KMS's ciphertext of the data key, base64.
+    pub wrapped_key: String,
+}
+
+/// What `BACKUP_MANIFEST` holds for an encrypted backup: the [`Manifest`] (whose `encryption`
+/// equals this one's) sealed with the data key, beside what opens it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedManifest {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// How to unwrap the data key.
+    pub encryption: Encryption,
+    /// `nonce ‖ AES-256-GCM(manifest JSON) ‖ tag`, base64; the associated data names the
+    /// manifest's key, so a manifest cannot stand in for another.
+    pub sealed: String,
 }
 
 /// One database in a backup.
@@ -164,7 +213,9 @@ pub struct TableEntry {
 /// One chunk of a database file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chunk {
-    /// SHA-256 of its content, hex; its key is `data/<sha256>`.
+    /// Its name: SHA-256 of its content, hex, with the key `data/<sha256>`; in an encrypted
+    /// backup HMAC-SHA256 of its content under the data key, with the key
+    /// `data/<key_id>/<name>`.
     pub sha256: String,
     /// Its length.
     pub len: u64,

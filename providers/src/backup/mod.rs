@@ -13,6 +13,13 @@
 //! alone; an incremental backup differs from a full one in where it lives and in reusing its
 //! chain's chunks.
 //!
+//! With [`BackupOptions::encryption`] a backup is encrypted (envelope encryption, see
+//! `crypto.rs`): a random data key per chain seals every chunk and the manifest with
+//! AES-256-GCM, and is stored wrapped by the passphrase in the manifest's `encryption` field
+//! ([`manifest::Encryption`]); chunks are named by HMAC-SHA256 under the data key and live under
+//! `data/<key id>/`. Restoring, describing or extending an encrypted chain needs the key
+//! ([`RestoreOptions::encryption`]); a key given for a plaintext chain is refused.
+//!
 //! Blocking work (SQLite, hashing, reading and writing chunks of local files) runs in
 //! `tokio::task::spawn_blocking`; the functions are `async` for the storage requests and are
 //! meant for a current-thread runtime's `block_on`. At most `concurrency` chunks are in memory
@@ -49,17 +56,23 @@
 //! ```
 
 mod chunks;
+mod crypto;
 mod error;
 pub mod manifest;
 mod sqlite;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::{StreamExt, TryStreamExt, stream};
 
 use self::chunks::Chunks;
+use self::crypto::DataKey;
+pub use self::crypto::EncryptionKey;
 pub use self::error::{Error, ErrorKind};
 pub use self::manifest::{BackupKind, Manifest, Place, Scope, TableEntry};
 use self::manifest::{Chunk, DatabaseEntry, INCREMENTALS_DIR, LATEST, MANIFEST, Options, Parent};
@@ -126,6 +139,10 @@ pub struct BackupOptions<'a> {
     pub concurrency: usize,
     /// Called with the bytes done so far.
     pub progress: Option<ProgressFn<'a>>,
+    /// Encrypts a new full backup with a fresh data key wrapped by this key; for an
+    /// incremental backup, the key that opens its encrypted chain (whose data key it reuses).
+    /// `None`: a plaintext backup, appended to a plaintext chain only.
+    pub encryption: Option<EncryptionKey>,
 }
 
 impl Default for BackupOptions<'_> {
@@ -138,6 +155,7 @@ impl Default for BackupOptions<'_> {
             chunk_size: DEFAULT_CHUNK_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
             progress: None,
+            encryption: None,
         }
     }
 }
@@ -152,6 +170,7 @@ impl std::fmt::Debug for BackupOptions<'_> {
             .field("chunk_size", &self.chunk_size)
             .field("concurrency", &self.concurrency)
             .field("progress", &self.progress.is_some())
+            .field("encryption", &self.encryption)
             .finish()
     }
 }
@@ -214,6 +233,8 @@ pub struct RestoreOptions<'a> {
     pub concurrency: usize,
     /// Called with the bytes done so far.
     pub progress: Option<ProgressFn<'a>>,
+    /// The key that opens an encrypted backup; `None` for a plaintext one.
+    pub encryption: Option<EncryptionKey>,
 }
 
 impl Default for RestoreOptions<'_> {
@@ -225,6 +246,7 @@ impl Default for RestoreOptions<'_> {
             incremental_location: None,
             concurrency: DEFAULT_CONCURRENCY,
             progress: None,
+            encryption: None,
         }
     }
 }
@@ -238,6 +260,7 @@ impl std::fmt::Debug for RestoreOptions<'_> {
             .field("incremental_location", &self.incremental_location.is_some())
             .field("concurrency", &self.concurrency)
             .field("progress", &self.progress.is_some())
+            .field("encryption", &self.encryption)
             .finish()
     }
 }
@@ -334,15 +357,34 @@ pub async fn backup(
     options: &BackupOptions<'_>,
 ) -> Result<BackupSummary, Error> {
     check_backup_options(databases, options)?;
-    let chunks = Chunks { collection, incremental: options.incremental_location };
+    let chunks = Chunks { collection, incremental: options.incremental_location, key: None };
+    let mut keyring = Keyring::new(options.encryption.as_ref());
     let parent = match &options.destination {
         Destination::NewFull => None,
         Destination::Latest => {
             let subdir = read_latest(collection).await?;
-            load_chain(chunks, &subdir).await?.pop()
+            load_chain(chunks, &subdir, &mut keyring).await?.pop()
         }
-        Destination::Subdir(subdir) => load_chain(chunks, &subdir_option(subdir)?).await?.pop(),
+        Destination::Subdir(subdir) => {
+            load_chain(chunks, &subdir_option(subdir)?, &mut keyring).await?.pop()
+        }
     };
+    // An incremental backup keeps its chain's data key (reading the chain checked the key
+    // given); a full one gets a fresh data key.
+    let (data_key, encryption) = match (&parent, &options.encryption) {
+        (Some(parent), _) => match &parent.encryption {
+            Some(header) => (Some(keyring.get(&header.key_id)?), Some(header.clone())),
+            None => (None, None),
+        },
+        (None, Some(key)) => {
+            let key = key.clone();
+            let (data_key, header) =
+                blocking("key derivation", move || DataKey::generate(&key)).await?;
+            (Some(Arc::new(data_key)), Some(header))
+        }
+        (None, None) => (None, None),
+    };
+    let chunks = Chunks { key: data_key.as_ref(), ..chunks };
     let kind = if parent.is_some() { BackupKind::Incremental } else { BackupKind::Full };
     let place = match (kind, options.incremental_location) {
         (BackupKind::Incremental, Some(_)) => Place::Incremental,
@@ -414,7 +456,7 @@ pub async fn backup(
         start_time_micros: parent.as_ref().map(|p| p.end_time_micros),
         end_time_micros: end_time,
         options: Options { revision_history: options.revision_history },
-        encryption: None,
+        encryption,
         chunk_size: options.chunk_size as u64,
         databases: entries,
     };
@@ -446,18 +488,21 @@ pub async fn list_backups(collection: &Location) -> Result<Vec<String>, Error> {
 
 /// SHOW BACKUP of the chain of `subdir` (`None` for `LATEST`): the full backup and its
 /// incrementals, oldest first.
+/// `encryption` opens an encrypted chain's manifests (no chunk is read).
 pub async fn describe(
     collection: &Location,
     subdir: Option<&str>,
     incremental_location: Option<&Location>,
+    encryption: Option<&EncryptionKey>,
 ) -> Result<Vec<ShowBackupRow>, Error> {
-    let chunks = Chunks { collection, incremental: incremental_location };
+    let chunks = Chunks { collection, incremental: incremental_location, key: None };
+    let mut keyring = Keyring::new(encryption);
     let subdir = match subdir {
         Some(subdir) => subdir_option(subdir)?,
         None => read_latest(collection).await?,
     };
     let mut rows = Vec::new();
-    for backup in load_chain(chunks, &subdir).await? {
+    for backup in load_chain(chunks, &subdir, &mut keyring).await? {
         for db in &backup.databases {
             let row = |object_name: &str, object_type, size_bytes, rows| ShowBackupRow {
                 database_name: db.name.clone(),
@@ -495,12 +540,13 @@ pub async fn restore(
             reason: "must be at least 1".into(),
         });
     }
-    let chunks = Chunks { collection, incremental: options.incremental_location };
+    let chunks = Chunks { collection, incremental: options.incremental_location, key: None };
+    let mut keyring = Keyring::new(options.encryption.as_ref());
     let subdir = match &options.subdir {
         Some(subdir) => subdir_option(subdir)?,
         None => read_latest(collection).await?,
     };
-    let chain = load_chain(chunks, &subdir).await?;
+    let chain = load_chain(chunks, &subdir, &mut keyring).await?;
     let oldest = chain[0].end_time_micros;
     let chosen = match options.as_of {
         None => chain.into_iter().next_back(),
@@ -528,6 +574,11 @@ pub async fn restore(
     if options.databases.is_empty() {
         selected = backup.databases.iter().collect();
     }
+    let data_key = match &backup.encryption {
+        Some(header) => Some(keyring.get(&header.key_id)?),
+        None => None,
+    };
+    let chunks = Chunks { key: data_key.as_ref(), ..chunks };
     let progress = Counter::new(options.progress, selected.iter().map(|d| d.size_bytes).sum());
     let mut databases = Vec::with_capacity(selected.len());
     for entry in selected {
@@ -723,10 +774,14 @@ impl Uploader<'_> {
                 let path = path.clone();
                 let offset = i * self.chunk_size as u64;
                 let len = (database.size - offset).min(self.chunk_size as u64) as usize;
+                let key = self.chunks.key.cloned();
                 async move {
-                    let (data, sha256) =
-                        blocking("chunk read", move || sqlite::read_chunk(&path, offset, len))
-                            .await?;
+                    let (data, sha256) = blocking("chunk read", move || {
+                        let data = sqlite::read_chunk(&path, offset, len)?;
+                        let name = Chunks::name(key.as_deref(), &data);
+                        Ok((data, name))
+                    })
+                    .await?;
                     let (place, uploaded) = self.store(sha256.clone(), data).await?;
                     self.progress.add(len as u64);
                     Ok::<_, Error>((Chunk { sha256, len: len as u64, place }, uploaded))
@@ -773,34 +828,118 @@ impl Uploader<'_> {
 async fn write_manifest(chunks: Chunks<'_>, manifest: &Manifest) -> Result<(), Error> {
     let location = chunks.location(manifest.place, &manifest.dir)?;
     let json = serde_json::to_vec_pretty(manifest).map_err(|_| Error::Task { task: "manifest" })?;
-    location.put(&manifest.key(), json).await.map_err(|e| {
+    let key = manifest.key();
+    let json = match (&manifest.encryption, chunks.key) {
+        (Some(encryption), Some(data_key)) => {
+            let sealed = manifest::SealedManifest {
+                format_version: manifest::FORMAT_VERSION,
+                encryption: encryption.clone(),
+                sealed: BASE64.encode(data_key.seal_manifest(&key, &json)?),
+            };
+            serde_json::to_vec_pretty(&sealed).map_err(|_| Error::Task { task: "manifest" })?
+        }
+        (None, None) => json,
+        _ => return Err(Error::Task { task: "manifest encryption" }),
+    };
+    location.put(&key, json).await.map_err(|e| {
         Error::storage(format!("writing the manifest of backup {}", manifest.display()), e)
     })
 }
 
 /// Reads and checks the manifest at `key` in `place`. Not found stays a storage error, with
 /// its kind, for the caller to name.
-async fn read_manifest(chunks: Chunks<'_>, place: Place, key: &str) -> Result<Manifest, ReadError> {
+/// An encrypted manifest is opened with `keyring`; a plaintext one is refused if a key was
+/// given (as CockroachDB refuses `encryption_passphrase` on a plaintext backup).
+async fn read_manifest(
+    chunks: Chunks<'_>,
+    place: Place,
+    key: &str,
+    keyring: &mut Keyring<'_>,
+) -> Result<Manifest, ReadError> {
+    /// Enough of either shape of manifest to tell which it is.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        format_version: u32,
+        #[serde(default)]
+        encryption: Option<serde::de::IgnoredAny>,
+    }
     let location = chunks.location(place, key).map_err(ReadError::Other)?;
     let bytes = location.get(key).await.map_err(ReadError::Storage)?;
-    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|source| {
+    let corrupt = |source| {
         ReadError::Other(Error::CorruptManifest {
             place: place.noun(),
             key: key.to_owned(),
             source,
         })
-    })?;
-    if manifest.format_version != manifest::FORMAT_VERSION {
+    };
+    let probe: Probe = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    if probe.format_version != manifest::FORMAT_VERSION {
         return Err(ReadError::Other(Error::UnsupportedVersion {
             key: key.to_owned(),
-            version: manifest.format_version,
+            version: probe.format_version,
             supported: manifest::FORMAT_VERSION,
         }));
     }
-    if manifest.encryption.is_some() {
-        return Err(ReadError::Other(Error::Encrypted { key: key.to_owned() }));
+    let backup = format!("/{}", key.trim_end_matches(MANIFEST).trim_end_matches('/'));
+    if probe.encryption.is_none() {
+        if let Some(given) = keyring.given {
+            return Err(ReadError::Other(Error::NotEncrypted { backup, option: given.option() }));
+        }
+        return serde_json::from_slice(&bytes).map_err(corrupt);
+    }
+    let sealed: manifest::SealedManifest = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    let data_key = keyring.open(&sealed.encryption, &backup).await.map_err(ReadError::Other)?;
+    let failed = || ReadError::Other(Error::ManifestAuthentication { key: key.to_owned() });
+    let ciphertext = BASE64.decode(&sealed.sealed).map_err(|_| failed())?;
+    let json = data_key.open_manifest(key, &ciphertext).ok_or_else(failed)?;
+    let manifest: Manifest = serde_json::from_slice(&json).map_err(corrupt)?;
+    // The clear `encryption` field is the sealed one: neither was swapped.
+    if manifest.encryption.as_ref() != Some(&sealed.encryption) {
+        return Err(failed());
     }
     Ok(manifest)
+}
+
+/// The key the user gave, and the data keys it opened by id: a chain's manifests share one
+/// data key, so PBKDF2 runs once per chain.
+struct Keyring<'a> {
+    given: Option<&'a EncryptionKey>,
+    opened: Vec<Arc<DataKey>>,
+}
+
+impl<'a> Keyring<'a> {
+    fn new(given: Option<&'a EncryptionKey>) -> Self {
+        Self { given, opened: Vec::new() }
+    }
+
+    /// The data key of `header` (of `backup`), unwrapped with the key given.
+    async fn open(
+        &mut self,
+        header: &manifest::Encryption,
+        backup: &str,
+    ) -> Result<Arc<DataKey>, Error> {
+        if let Ok(key) = self.get(&header.key_id) {
+            return Ok(key);
+        }
+        let Some(given) = self.given else {
+            return Err(Error::Encrypted { backup: backup.to_owned() });
+        };
+        let (header, given, backup) = (header.clone(), given.clone(), backup.to_owned());
+        let key =
+            blocking("key derivation", move || DataKey::open(&header, &given, &backup)).await?;
+        let key = Arc::new(key);
+        self.opened.push(Arc::clone(&key));
+        Ok(key)
+    }
+
+    /// A data key opened already: every manifest read was opened.
+    fn get(&self, key_id: &str) -> Result<Arc<DataKey>, Error> {
+        self.opened
+            .iter()
+            .find(|k| k.id == key_id)
+            .cloned()
+            .ok_or(Error::Task { task: "data key lookup" })
+    }
 }
 
 enum ReadError {
@@ -823,9 +962,13 @@ async fn read_latest(collection: &Location) -> Result<String, Error> {
 }
 
 /// The full backup at `subdir` and its incrementals, by end time.
-async fn load_chain(chunks: Chunks<'_>, subdir: &str) -> Result<Vec<Manifest>, Error> {
+async fn load_chain(
+    chunks: Chunks<'_>,
+    subdir: &str,
+    keyring: &mut Keyring<'_>,
+) -> Result<Vec<Manifest>, Error> {
     let key = format!("{}/{MANIFEST}", subdir.trim_matches('/'));
-    let full = match read_manifest(chunks, Place::Collection, &key).await {
+    let full = match read_manifest(chunks, Place::Collection, &key, keyring).await {
         Ok(full) => full,
         Err(ReadError::Storage(source)) if source.kind() == crate::ErrorKind::NotFound => {
             let source = Box::new(source);
@@ -847,7 +990,7 @@ async fn load_chain(chunks: Chunks<'_>, subdir: &str) -> Result<Vec<Manifest>, E
     })?;
     let mut chain = vec![full];
     for meta in listed.iter().filter(|m| m.key.ends_with(&format!("/{MANIFEST}"))) {
-        match read_manifest(chunks, place, &meta.key).await {
+        match read_manifest(chunks, place, &meta.key, keyring).await {
             Ok(incremental) => chain.push(incremental),
             Err(ReadError::Storage(e)) => {
                 return Err(Error::storage(

@@ -137,17 +137,16 @@ pub(crate) fn file_sha256(path: &Path) -> Result<(String, u64), Error> {
     Ok((hex(&hasher.finalize()), len))
 }
 
-/// Reads `len` bytes at `offset` of the private snapshot copy at `path` and hashes them.
+/// Reads `len` bytes at `offset` of the private snapshot copy at `path`.
 /// Opening the copy per chunk is safe: no SQLite connection has it open.
-pub(crate) fn read_chunk(path: &Path, offset: u64, len: usize) -> Result<(Vec<u8>, String), Error> {
+pub(crate) fn read_chunk(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, Error> {
     use std::io::{Seek, SeekFrom};
     let mut file = std::fs::File::open(path).map_err(Error::io("cannot open", path))?;
     let mut data = vec![0; len];
     file.seek(SeekFrom::Start(offset))
         .and_then(|_| file.read_exact(&mut data))
         .map_err(Error::io("cannot read", path))?;
-    let sha = super::chunks::sha256_hex(&data);
-    Ok((data, sha))
+    Ok(data)
 }
 
 /// Runs `PRAGMA quick_check` on the restored file at `path`; `database` and `backup` name it in
