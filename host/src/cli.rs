@@ -154,7 +154,8 @@ fn run_inner(args: &Args) -> anyhow::Result<bool> {
             args.data_dir.display(),
             std::process::id()
         );
-        crate::node::run(&args.data_dir, config, stop)?;
+        let runtime = Runtime::new(args.runtime_config())?;
+        crate::node::run(&args.data_dir, config, runtime, stop)?;
         return Ok(true);
     }
     if let Some(Command::Component { out }) = &args.command {

@@ -46,6 +46,7 @@ pub fn running(data_dir: &Path) -> bool {
 pub fn run(
     data_dir: &Path,
     config: Arc<providers::Config>,
+    runtime: crate::Runtime,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
@@ -65,10 +66,11 @@ pub fn run(
             }
             tracing::info!(job = job.id, "running changefeed");
             let (dir, config, stop) = (data_dir.to_owned(), config.clone(), stop.clone());
+            let runtime = runtime.clone();
             let id = job.id;
             let worker = std::thread::Builder::new()
                 .name(format!("changefeed-{id}"))
-                .spawn(move || changefeed(&dir, &config, job, &stop))?;
+                .spawn(move || changefeed(&dir, &config, &runtime, job, &stop))?;
             workers.push((id, worker));
         }
         std::thread::sleep(POLL);
@@ -81,8 +83,15 @@ pub fn run(
 }
 
 /// One changefeed, until it is paused, canceled, fails for good, or the node stops.
-fn changefeed(data_dir: &Path, config: &providers::Config, job: LongJob, stop: &AtomicBool) {
+fn changefeed(
+    data_dir: &Path,
+    config: &providers::Config,
+    runtime: &crate::Runtime,
+    job: LongJob,
+    stop: &AtomicBool,
+) {
     let id = job.id;
+    let mut follow = Follow::new(data_dir, &job);
     let jobs = match Jobs::open(data_dir) {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -101,6 +110,20 @@ fn changefeed(data_dir: &Path, config: &providers::Config, job: LongJob, stop: &
         match jobs.get(id) {
             Ok(Some(info)) if info.status == "running" => {}
             _ => return,
+        }
+        if let Some(target) = follow.moved(runtime, &feed.sink_target) {
+            // Every batch sent so far is acknowledged: the old sink can go.
+            tracing::info!(job = id, sink = %target.display(), "the sink's connection changed");
+            feed.sink_target = target;
+            // Closing a producer may wait on its broker: not on this thread.
+            if let Some(old) = feed.sink.take() {
+                std::thread::spawn(move || drop(old));
+            }
+            let _ = jobs.save_progress(
+                id,
+                &feed.progress().to_string(),
+                "running: moved to the sink's new location (ALTER EXTERNAL CONNECTION)",
+            );
         }
         match feed.step(&jobs) {
             Ok(Step::Busy) => backoff = Duration::from_millis(500),
@@ -125,6 +148,81 @@ fn changefeed(data_dir: &Path, config: &providers::Config, job: LongJob, stop: &
                 feed.sink = None;
             }
         }
+    }
+}
+
+/// Follows the external connection a changefeed's sink was named by: when ALTER EXTERNAL
+/// CONNECTION changes it, the running changefeed moves to the new location without a pause
+/// (CockroachDB issues 98610, 102970). The connection is re-resolved through the component, so
+/// the job's owner must still hold USAGE on it; if it was dropped or USAGE revoked, the
+/// changefeed keeps its current sink and says so in the log.
+struct Follow {
+    catalog: Option<crate::Catalog>,
+    name: Option<String>,
+    user: String,
+    version: Option<u64>,
+    last_check: Option<Instant>,
+}
+
+/// How often a changefeed looks for a changed sink connection.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+impl Follow {
+    fn new(data_dir: &Path, job: &LongJob) -> Self {
+        let payload: Json = serde_json::from_str(&job.payload).unwrap_or_default();
+        let name = payload["connection"].as_str().map(str::to_owned);
+        let catalog = name.as_ref().and_then(|_| crate::Catalog::open(data_dir).ok());
+        Self { catalog, name, user: job.user.clone(), version: None, last_check: None }
+    }
+
+    /// The sink's new target, when its connection changed since the last look.
+    fn moved(
+        &mut self,
+        runtime: &crate::Runtime,
+        current: &providers::Target,
+    ) -> Option<providers::Target> {
+        if self.name.is_none() || self.last_check.is_some_and(|t| t.elapsed() < FOLLOW_EVERY) {
+            return None;
+        }
+        self.last_check = Some(Instant::now());
+        match self.look(runtime, current) {
+            Ok(moved) => moved,
+            Err(e) => {
+                tracing::warn!(connection = ?self.name, error = %e, "keeping the current sink");
+                None
+            }
+        }
+    }
+
+    fn look(
+        &mut self,
+        runtime: &crate::Runtime,
+        current: &providers::Target,
+    ) -> Result<Option<providers::Target>, String> {
+        let (Some(catalog), Some(name)) = (&self.catalog, &self.name) else { return Ok(None) };
+        let connection = catalog.read_connection(name).map_err(|e| e.to_string())?;
+        let version = connection.as_ref().map(|c| c.version);
+        if version == self.version {
+            return Ok(None);
+        }
+        self.version = version;
+        let principal = catalog
+            .read_principal(&self.user)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("user {} does not exist", self.user))?;
+        let grants = catalog
+            .read_grants(&crate::catalog::GrantObject::Connection(name.clone()))
+            .map_err(|e| e.to_string())?;
+        let mut plugin = runtime.instantiate().map_err(|e| e.to_string())?;
+        let mut target = plugin
+            .resolve_sink(name, principal, connection, grants)
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.message)?;
+        if target.uri == current.uri {
+            return Ok(None);
+        }
+        target.user = current.user.clone();
+        Ok(Some(target))
     }
 }
 
@@ -265,9 +363,11 @@ impl Feed {
                 ))
                 .map_err(|e| Failure::Retry(e.message()))?;
             let topics: Vec<String> = self.tables.iter().map(|t| sink.topic(&t.name)).collect();
-            self.runtime
-                .block_on(sink.ensure_topics(&topics))
-                .map_err(|e| Failure::Retry(e.message()))?;
+            // Bounded like every other wait on the sink: a broker that does not answer is a
+            // retry, never a changefeed stuck without a word.
+            acknowledged(self.runtime.block_on(async {
+                tokio::time::timeout(ACK_TIMEOUT, sink.ensure_topics(&topics)).await
+            }))?;
             self.topics = topics;
             self.sink = Some(sink);
         }

@@ -438,6 +438,27 @@ impl Plugin {
         Ok(parsed.into_iter().map(|r| r.map(Into::into).map_err(Into::into)).collect())
     }
 
+    /// Resolves the sink connection `name` as CREATE CHANGEFEED did: the stored URI, checked,
+    /// as the target the providers open for `principal` (whose USAGE is checked again).
+    pub fn resolve_sink(
+        &mut self,
+        name: &str,
+        principal: crate::catalog::Principal,
+        connection: Option<crate::catalog::Connection>,
+        grants: Vec<crate::catalog::Grant>,
+    ) -> Result<Result<extconn_providers::Target, SqlError>, RuntimeError> {
+        use bindings::exports::extconn::connections::connections::ResolveInput;
+        let input = ResolveInput {
+            uri: format!("external://{name}"),
+            purpose: bindings::wit::Purpose::ChangefeedSink,
+            principal: principal.into(),
+            connection: connection.map(Into::into),
+            grants: grants.into_iter().map(Into::into).collect(),
+        };
+        let resolved = self.call(|api, store| api.call_resolve(store, &input))?;
+        Ok(resolved.map(Into::into).map_err(Into::into))
+    }
+
     /// Creates a `statement` resource for `sql`.
     pub(crate) fn open_statement(
         &mut self,

@@ -21,4 +21,10 @@ pub mod uri;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
+// The component runs single-threaded (no `atomics`): talc's wasm allocator grows linear memory
+// itself and, on the URI benchmarks, allocates faster than std's dlmalloc (docs/benchmarks.md).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub use error::{Error, ErrorKind};

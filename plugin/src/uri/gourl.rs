@@ -55,7 +55,35 @@ enum Mode {
     Fragment,
 }
 
+/// [`should_escape_rule`] for every byte and mode, computed at compile time: it runs for each
+/// byte escaped or compared, and a table load is cheaper than the branches, in wasm above all.
+static SHOULD_ESCAPE: [[bool; 256]; 6] = {
+    let modes = [
+        Mode::Path,
+        Mode::Host,
+        Mode::Zone,
+        Mode::UserPassword,
+        Mode::QueryComponent,
+        Mode::Fragment,
+    ];
+    let mut table = [[false; 256]; 6];
+    let mut m = 0;
+    while m < modes.len() {
+        let mut c = 0;
+        while c < 256 {
+            table[modes[m] as usize][c] = should_escape_rule(c as u8, modes[m]);
+            c += 1;
+        }
+        m += 1;
+    }
+    table
+};
+
 fn should_escape(c: u8, mode: Mode) -> bool {
+    SHOULD_ESCAPE[mode as usize][usize::from(c)]
+}
+
+const fn should_escape_rule(c: u8, mode: Mode) -> bool {
     if c.is_ascii_alphanumeric() {
         return false;
     }
@@ -93,7 +121,7 @@ fn should_escape(c: u8, mode: Mode) -> bool {
         },
         _ => {}
     }
-    if mode == Mode::Fragment && matches!(c, b'!' | b'(' | b')' | b'*') {
+    if matches!(mode, Mode::Fragment) && matches!(c, b'!' | b'(' | b')' | b'*') {
         return false;
     }
     true
@@ -108,13 +136,16 @@ fn unhex(c: u8) -> u8 {
     }
 }
 
-/// Go's `unescape`, producing bytes.
-fn unescape_bytes(s: &str, mode: Mode) -> Result<Vec<u8>, String> {
+/// Go's `unescape`, producing bytes; `None` when `s` has nothing to decode (it is its own
+/// decoding), so the common case allocates nothing here.
+fn unescape_bytes(s: &str, mode: Mode) -> Result<Option<Vec<u8>>, String> {
     let b = s.as_bytes();
+    let mut decode = false;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
             b'%' => {
+                decode = true;
                 if i + 2 >= b.len()
                     || !b[i + 1].is_ascii_hexdigit()
                     || !b[i + 2].is_ascii_hexdigit()
@@ -136,6 +167,7 @@ fn unescape_bytes(s: &str, mode: Mode) -> Result<Vec<u8>, String> {
                 i += 3;
             }
             c => {
+                decode |= c == b'+' && mode == Mode::QueryComponent;
                 if matches!(mode, Mode::Host | Mode::Zone) && c < 0x80 && should_escape(c, mode) {
                     return Err(format!(
                         "invalid character {} in host name",
@@ -145,6 +177,9 @@ fn unescape_bytes(s: &str, mode: Mode) -> Result<Vec<u8>, String> {
                 i += 1;
             }
         }
+    }
+    if !decode {
+        return Ok(None);
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -164,31 +199,68 @@ fn unescape_bytes(s: &str, mode: Mode) -> Result<Vec<u8>, String> {
             }
         }
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 fn unescape(s: &str, mode: Mode, component: &str) -> Result<String, String> {
-    String::from_utf8(unescape_bytes(s, mode)?)
-        .map_err(|_| format!("percent-encoded bytes in the {component} are not valid UTF-8"))
+    match unescape_bytes(s, mode)? {
+        None => Ok(s.to_owned()),
+        Some(bytes) => String::from_utf8(bytes)
+            .map_err(|_| format!("percent-encoded bytes in the {component} are not valid UTF-8")),
+    }
 }
 
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
 fn escape(s: &str, mode: Mode) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len());
-    for &c in s.as_bytes() {
-        if should_escape(c, mode) {
-            if c == b' ' && mode == Mode::QueryComponent {
-                out.push('+');
-            } else {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(c >> 4)]));
-                out.push(char::from(HEX[usize::from(c & 15)]));
-            }
+    escape_into(&mut out, s, mode);
+    out
+}
+
+/// [`escape`], appended to `out`. Bytes that stay are ASCII (`should_escape` is true for every
+/// byte >= 0x80), so runs of them are copied as `&str` slices.
+fn escape_into(out: &mut String, s: &str, mode: Mode) {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if !should_escape(c, mode) {
+            continue;
+        }
+        if start < i {
+            // `b[start..i]` is a run of ASCII, so both ends are char boundaries.
+            out.push_str(&s[start..i]);
+        }
+        start = i + 1;
+        if c == b' ' && mode == Mode::QueryComponent {
+            out.push('+');
         } else {
-            out.push(char::from(c));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(c >> 4)]));
+            out.push(char::from(HEX[usize::from(c & 15)]));
         }
     }
-    out
+    out.push_str(&s[start..]);
+}
+
+/// Whether `escape(s, mode) == encoded`, without building the escaped string.
+fn escapes_to(s: &str, mode: Mode, encoded: &str) -> bool {
+    let mut want = encoded.bytes();
+    for c in s.bytes() {
+        let same = if !should_escape(c, mode) {
+            want.next() == Some(c)
+        } else if c == b' ' && mode == Mode::QueryComponent {
+            want.next() == Some(b'+')
+        } else {
+            want.next() == Some(b'%')
+                && want.next() == Some(HEX[usize::from(c >> 4)])
+                && want.next() == Some(HEX[usize::from(c & 15)])
+        };
+        if !same {
+            return false;
+        }
+    }
+    want.next().is_none()
 }
 
 fn valid_encoded(s: &str, mode: Mode) -> bool {
@@ -247,45 +319,52 @@ fn valid_userinfo(s: &str) -> bool {
     })
 }
 
-/// `url.QueryEscape`: only `A-Za-z0-9-_.~` stay; space becomes `+`.
-pub(crate) fn query_escape(s: &str) -> String {
-    escape(s, Mode::QueryComponent)
-}
-
 /// `url.QueryUnescape`.
 pub(crate) fn query_unescape(s: &str) -> Result<String, String> {
     unescape(s, Mode::QueryComponent, "query")
 }
 
-/// `url.ParseQuery`, strict: a malformed pair is an error instead of being dropped.
+/// `url.ParseQuery`, strict: a malformed pair is an error instead of being dropped (the first
+/// error in order).
 pub(crate) fn parse_query(raw: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
-    for seg in raw.split('&') {
-        if seg.contains(';') {
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let seg;
+        (seg, rest) = split_once_byte(rest, b'&').unwrap_or((rest, ""));
+        if seg.bytes().any(|b| b == b';') {
             return Err("invalid semicolon separator in query".into());
         }
         if seg.is_empty() {
             continue;
         }
-        let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
+        let (k, v) = split_once_byte(seg, b'=').unwrap_or((seg, ""));
         pairs.push((query_unescape(k)?, query_unescape(v)?));
     }
     Ok(pairs)
 }
 
+/// `str::split_once` for an ASCII byte, as a plain loop: URIs are short, and in wasm the
+/// word-at-a-time `memchr` behind `split_once(char)` costs more than it saves on them.
+pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    debug_assert!(sep.is_ascii());
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 /// `url.Values.Encode`: keys sorted (stable, so one key's values keep their order), each pair
 /// query-escaped.
-pub(crate) fn encode_query(pairs: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = pairs.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut out = String::new();
-    for (k, v) in sorted {
+pub(crate) fn encode_query(pairs: &mut [(&str, &str)]) -> String {
+    pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let len = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(len);
+    for (k, v) in pairs.iter() {
         if !out.is_empty() {
             out.push('&');
         }
-        out.push_str(&query_escape(k));
+        escape_into(&mut out, k, Mode::QueryComponent);
         out.push('=');
-        out.push_str(&query_escape(v));
+        escape_into(&mut out, v, Mode::QueryComponent);
     }
     out
 }
@@ -298,13 +377,12 @@ pub(crate) struct UserInfo {
 }
 
 impl UserInfo {
-    fn encoded(&self) -> String {
-        let mut s = escape(&self.username, Mode::UserPassword);
+    fn encode_into(&self, out: &mut String) {
+        escape_into(out, &self.username, Mode::UserPassword);
         if let Some(p) = &self.password {
-            s.push(':');
-            s.push_str(&escape(p, Mode::UserPassword));
+            out.push(':');
+            escape_into(out, p, Mode::UserPassword);
         }
-        s
     }
 }
 
@@ -326,7 +404,7 @@ pub(crate) struct GoUrl {
 
 /// `url.Parse`.
 pub(crate) fn parse(raw: &str) -> Result<GoUrl, ParseError> {
-    let (u, frag) = raw.split_once('#').unwrap_or((raw, ""));
+    let (u, frag) = split_once_byte(raw, b'#').unwrap_or((raw, ""));
     let mut url = parse_inner(u).map_err(|m| ParseError::new(u, m))?;
     if !frag.is_empty() {
         url.set_fragment(frag).map_err(|m| ParseError::new(raw, m))?;
@@ -369,7 +447,7 @@ fn parse_inner(raw: &str) -> Result<GoUrl, String> {
     if rest.ends_with('?') && rest.bytes().filter(|&b| b == b'?').count() == 1 {
         url.force_query = true;
         rest = &rest[..rest.len() - 1];
-    } else if let Some((before, query)) = rest.split_once('?') {
+    } else if let Some((before, query)) = split_once_byte(rest, b'?') {
         rest = before;
         url.raw_query = query.to_owned();
     }
@@ -450,7 +528,7 @@ impl GoUrl {
     fn set_raw_path(&mut self, p: &str) -> Result<(), String> {
         self.path = unescape(p, Mode::Path, "path")?;
         self.raw_path =
-            if escape(&self.path, Mode::Path) == p { String::new() } else { p.to_owned() };
+            if escapes_to(&self.path, Mode::Path, p) { String::new() } else { p.to_owned() };
         Ok(())
     }
 
@@ -462,8 +540,11 @@ impl GoUrl {
 
     fn set_fragment(&mut self, f: &str) -> Result<(), String> {
         self.fragment = unescape(f, Mode::Fragment, "fragment")?;
-        self.raw_fragment =
-            if escape(&self.fragment, Mode::Fragment) == f { String::new() } else { f.to_owned() };
+        self.raw_fragment = if escapes_to(&self.fragment, Mode::Fragment, f) {
+            String::new()
+        } else {
+            f.to_owned()
+        };
         Ok(())
     }
 
@@ -496,7 +577,9 @@ impl GoUrl {
 impl std::fmt::Display for GoUrl {
     /// `URL.String`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut buf = String::new();
+        let mut buf = String::with_capacity(
+            self.scheme.len() + self.host.len() + self.path.len() + self.raw_query.len() + 8,
+        );
         if !self.scheme.is_empty() {
             buf.push_str(&self.scheme);
             buf.push(':');
@@ -512,10 +595,10 @@ impl std::fmt::Display for GoUrl {
                     buf.push_str("//");
                 }
                 if let Some(user) = &self.user {
-                    buf.push_str(&user.encoded());
+                    user.encode_into(&mut buf);
                     buf.push('@');
                 }
-                buf.push_str(&escape(&self.host, Mode::Host));
+                escape_into(&mut buf, &self.host, Mode::Host);
             }
             let path = self.escaped_path();
             if !path.is_empty() && !path.starts_with('/') && !self.host.is_empty() {
@@ -602,14 +685,10 @@ mod tests {
             ])
         );
         assert!(parse_query("a=1;b=2").is_err());
-        assert_eq!(
-            encode_query(&[
-                ("b".into(), "x y".into()),
-                ("a".into(), "2".into()),
-                ("a".into(), "1".into())
-            ]),
-            "a=2&a=1&b=x+y"
-        );
-        assert_eq!(query_escape("a:b/c~d_e.f-g"), "a%3Ab%2Fc~d_e.f-g");
+        assert_eq!(encode_query(&mut [("b", "x y"), ("a", "2"), ("a", "1")]), "a=2&a=1&b=x+y");
+        assert!(escapes_to("a b/é", Mode::Path, "a%20b/%C3%A9"));
+        assert!(!escapes_to("a b", Mode::Path, "a%20b/"));
+        assert!(!escapes_to("a b", Mode::Path, "a b"));
+        assert_eq!(escape("a:b/c~d_e.f-g", Mode::QueryComponent), "a%3Ab%2Fc~d_e.f-g");
     }
 }

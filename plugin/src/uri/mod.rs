@@ -144,12 +144,25 @@ fn limits(uri: &str) -> Result<(), UriError> {
     if uri.len() > MAX_URI_BYTES {
         return Err(UriError::TooLong { len: uri.len() });
     }
-    let before_fragment = uri.split('#').next().unwrap_or_default();
-    if let Some((_, query)) = before_fragment.split_once('?') {
-        let count = query.split('&').filter(|s| !s.is_empty()).count();
-        if count > MAX_QUERY_PARAMS {
-            return Err(UriError::TooManyParams { count });
+    // The non-empty `&`-separated segments between the first `?` and the first `#`, in one
+    // pass over the bytes.
+    let mut count = 0;
+    let mut in_query = false;
+    let mut segment_empty = true;
+    for b in uri.bytes() {
+        match b {
+            b'#' => break,
+            b'?' if !in_query => in_query = true,
+            b'&' if in_query => {
+                count += usize::from(!segment_empty);
+                segment_empty = true;
+            }
+            _ => segment_empty &= !in_query,
         }
+    }
+    count += usize::from(in_query && !segment_empty);
+    if count > MAX_QUERY_PARAMS {
+        return Err(UriError::TooManyParams { count });
     }
     Ok(())
 }
@@ -212,6 +225,12 @@ pub fn parse_direct(uri: &str) -> Result<Parsed, Error> {
 }
 
 fn parse_checked(uri: &str) -> Result<Parsed, UriError> {
+    parse_keeping_url(uri).map(|(parsed, _)| parsed)
+}
+
+/// [`parse_checked`], also returning the parsed URL, so that [`info`] can redact it without
+/// parsing the URI a second time.
+fn parse_keeping_url(uri: &str) -> Result<(Parsed, gourl::GoUrl), UriError> {
     limits(uri)?;
     let url = gourl::parse(uri)?;
     let pairs = gourl::parse_query(&url.raw_query).map_err(|m| gourl::ParseError::new(uri, m))?;
@@ -231,14 +250,15 @@ fn parse_checked(uri: &str) -> Result<Parsed, UriError> {
         params: pairs,
         user: String::new(),
     };
-    Ok(Parsed {
+    let parsed = Parsed {
         scheme: url.scheme.clone(),
         provider: def.provider,
         connection_type: def.connection_type,
         stored_uri,
         target,
         check: def.check,
-    })
+    };
+    Ok((parsed, url))
 }
 
 /// The cleaned path without leading or trailing `/` (`""` for the root).
@@ -260,21 +280,23 @@ pub fn redact(uri: &str) -> String {
 
 /// The `parse-uri` export: [`parse`] plus display-safe information (secrets have no value).
 pub fn info(uri: &str) -> Result<UriInfo, Error> {
-    let parsed = parse(uri)?;
+    let (parsed, url) = parse_keeping_url(uri)?;
+    // What `redact(uri)` gives, from the URL and pairs parsed once.
+    let redacted = redact::redact_parsed(url, &parsed.target.params);
     let params = parsed
         .target
         .params
-        .iter()
+        .into_iter()
         .map(|(name, value)| {
-            let secret = redact::is_secret(name);
-            ParamInfo { name: name.clone(), secret, value: (!secret).then(|| value.clone()) }
+            let secret = redact::is_secret(&name);
+            ParamInfo { name, secret, value: (!secret).then_some(value) }
         })
         .collect();
     Ok(UriInfo {
         scheme: parsed.scheme,
         provider: parsed.provider.to_owned(),
         connection_type: parsed.connection_type,
-        redacted: redact(uri),
+        redacted,
         host: parsed.target.host,
         path: parsed.target.path,
         params,

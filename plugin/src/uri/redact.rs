@@ -13,7 +13,9 @@ const KMS_SCHEMES: &[&str] = &["gcp-kms", "aws-kms", "azure-kms"];
 
 /// Whether a parameter name is secret (case-sensitive), in any scheme.
 pub(crate) fn is_secret(name: &str) -> bool {
-    REGISTRY.iter().any(|def| def.params.iter().any(|p| p.secret && p.name == name))
+    // Asked for every query parameter: search the sorted set rather than every declaration.
+    static SECRETS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    SECRETS.get_or_init(secret_names).binary_search(&name).is_ok()
 }
 
 /// Every secret parameter name, sorted.
@@ -37,18 +39,18 @@ pub(crate) fn redact_parsed(mut url: GoUrl, pairs: &[(String, String)]) -> Strin
     {
         user.password = Some(MARKER.to_owned());
     }
-    let mut redacted: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+    let mut redacted: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
     for (k, v) in pairs {
         if is_secret(k) {
             // `url.Values.Set`: one `redacted` value however many were given.
             if !redacted.iter().any(|(seen, _)| seen == k) {
-                redacted.push((k.clone(), MARKER.to_owned()));
+                redacted.push((k, MARKER));
             }
         } else {
-            redacted.push((k.clone(), v.clone()));
+            redacted.push((k, v));
         }
     }
-    url.raw_query = gourl::encode_query(&redacted);
+    url.raw_query = gourl::encode_query(&mut redacted);
     if KMS_SCHEMES.contains(&url.scheme.as_str()) {
         url.opaque.clear();
         url.fragment.clear();
