@@ -3,6 +3,7 @@
 //! history — across a node killed mid-stream and restarted.
 
 mod common;
+mod kafka;
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command};
@@ -10,11 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{env, err, host, ok, root, unique};
 use extconn_host::{Outcome, Session, Value};
-use rdkafka::Offset;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message as _;
-use rdkafka::topic_partition_list::TopicPartitionList;
+use kafka::{Record, read_all};
 use serde_json::Value as Json;
 
 fn node(dir: &std::path::Path) -> Child {
@@ -25,48 +22,6 @@ fn node(dir: &std::path::Path) -> Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("the extconn binary starts")
-}
-
-/// A message as read: (partition, key, value); resolved messages have no key.
-type Record = (i32, Option<Vec<u8>>, Vec<u8>);
-
-/// Every message of `topic` so far, read from the beginning by a consumer of its own:
-/// (partition, key, value), in each partition's order (partitions one after the other).
-fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
-        return Vec::new();
-    };
-    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len() as i32);
-    let mut out = Vec::new();
-    for p in 0..partitions {
-        let (low, high) =
-            consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).unwrap_or((0, 0));
-        if high <= low {
-            continue;
-        }
-        let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-        consumer.assign(&assignment).unwrap();
-        let mut seen = low;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while seen < high && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                out.push((
-                    p,
-                    m.key().map(<[u8]>::to_vec),
-                    m.payload().unwrap_or_default().to_vec(),
-                ));
-                seen = m.offset() + 1;
-            }
-        }
-    }
-    out
 }
 
 /// Per key, the `after` values in the order their `updated` timestamps rise (a message whose

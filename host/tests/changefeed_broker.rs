@@ -10,6 +10,7 @@
 //! the broker died.
 
 mod common;
+mod kafka;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
@@ -19,11 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{env, host, ok, root, unique};
 use extconn_host::{Host, Outcome, Session, Value};
-use rdkafka::Offset;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message as _;
-use rdkafka::topic_partition_list::TopicPartitionList;
+use kafka::{Record, read_all};
 use serde_json::Value as Json;
 
 /// The tansu binary `scripts/services start` installs.
@@ -133,47 +130,6 @@ impl Drop for Node {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A message as read: (partition, key, value); resolved messages have no key.
-type Record = (i32, Option<Vec<u8>>, Vec<u8>);
-
-/// Every message of `topic` so far, each partition read from its beginning.
-fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let Ok(metadata) = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) else {
-        return Vec::new();
-    };
-    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len() as i32);
-    let mut out = Vec::new();
-    for p in 0..partitions {
-        let (low, high) =
-            consumer.fetch_watermarks(topic, p, Duration::from_secs(5)).unwrap_or((0, 0));
-        if high <= low {
-            continue;
-        }
-        let mut assignment = TopicPartitionList::new();
-        assignment.add_partition_offset(topic, p, Offset::Beginning).unwrap();
-        consumer.assign(&assignment).unwrap();
-        let mut seen = low;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while seen < high && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                out.push((
-                    p,
-                    m.key().map(<[u8]>::to_vec),
-                    m.payload().unwrap_or_default().to_vec(),
-                ));
-                seen = m.offset() + 1;
-            }
-        }
-    }
-    out
 }
 
 /// Per key, the `after` values in rising `updated` order (a message not newer than the last
