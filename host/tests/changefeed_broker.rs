@@ -371,3 +371,73 @@ fn a_changefeed_retries_while_the_broker_is_away_and_loses_nothing_when_it_retur
         context(&format!("{attempts} retries in {troubled:?}"), &broker)
     );
 }
+
+#[test]
+fn alter_of_the_sink_connection_moves_a_running_changefeed_without_losing_messages() {
+    let (mut host, dir) = host();
+    let logs = tempfile::tempdir().unwrap();
+    let first = common::env("EXTCONN_TEST_KAFKA_BROKERS");
+    let second = Broker::start(free_port(), &unique("broker-alter"), logs.path().join("tansu.log"));
+    let session = Session { database: Some("movr".into()), ..root() };
+    let prefix = unique("alter");
+    ok(
+        &mut host,
+        &root(),
+        "CREATE DATABASE movr; USE movr;
+         CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, city TEXT);
+         INSERT INTO users VALUES (4, 'v0', 'denver')",
+    );
+    ok(
+        &mut host,
+        &root(),
+        &format!("CREATE EXTERNAL CONNECTION sink AS 'kafka://{first}?topic_prefix={prefix}_'"),
+    );
+    ok(
+        &mut host,
+        &session,
+        "CREATE CHANGEFEED FOR TABLE users INTO 'external://sink' WITH updated, resolved = '1s'",
+    );
+    let topic = format!("{prefix}_users");
+    let node_log = logs.path().join("node.log");
+    let _node = Node::start(dir.path(), &node_log);
+    update(&mut host, &session, 1..10);
+    assert!(
+        wait_for(Duration::from_secs(60), || names_of_row_4(&read_all(&first, &topic))
+            .last()
+            .is_some_and(|n| n == "v9")),
+        "the first broker did not get v9"
+    );
+    // Point the connection at the second broker while the changefeed runs: no pause, no resume.
+    ok(
+        &mut host,
+        &root(),
+        &format!(
+            "ALTER EXTERNAL CONNECTION sink AS 'kafka://{}?topic_prefix={prefix}_'",
+            second.brokers()
+        ),
+    );
+    // The node looks at the connection once a second: rows written before it moves still go to
+    // the first broker. Wait until it says it moved, then write the rest.
+    assert!(
+        wait_for(Duration::from_secs(30), || std::fs::read_to_string(&node_log)
+            .is_ok_and(|log| log.contains("the sink's connection changed"))),
+        "the node did not follow the ALTER; its log:\n{}",
+        std::fs::read_to_string(&node_log).unwrap_or_default()
+    );
+    update(&mut host, &session, 10..30);
+    assert!(
+        wait_for(Duration::from_secs(120), || names_of_row_4(&read_all(&second.brokers(), &topic))
+            .last()
+            .is_some_and(|n| n == "v29")),
+        "the second broker did not get v29; node log:\n{}",
+        std::fs::read_to_string(&node_log).unwrap_or_default()
+    );
+    // Across both brokers, every version written after CREATE CHANGEFEED arrives, in order
+    // (v0 only if the initial scan ran before the first update).
+    let mut all = read_all(&first, &topic);
+    all.extend(read_all(&second.brokers(), &topic));
+    let names = names_of_row_4(&all);
+    let changes: Vec<String> = names.iter().skip_while(|n| *n == "v0").cloned().collect();
+    let expected: Vec<String> = (1..30).map(|i| format!("v{i}")).collect();
+    assert_eq!(changes, expected, "{names:?}");
+}
