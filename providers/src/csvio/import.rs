@@ -266,23 +266,16 @@ impl<'a> FileImport<'a> {
     }
 
     fn feed(&mut self, conn: &Connection, input: &[u8]) -> Result<Flow, Error> {
-        let mut insert = conn
-            .prepare_cached(&self.target.insert)
-            .map_err(|source| Error::Sqlite { context: "preparing the INSERT", source })?;
-        let mut rows = RowSink {
-            target: self.target,
-            options: self.options,
-            file: &self.source.display,
-            nullif: self.nullif,
-            records: &mut self.records,
-            inserted: &mut self.inserted,
-            insert: &mut insert,
-        };
-        let result = self.parser.feed(input, &mut |record| rows.insert(record));
-        result.map_err(|e| self.fail(e))
+        self.parse(conn, Some(input))
     }
 
     fn finish(&mut self, conn: &Connection) -> Result<(), Error> {
+        self.parse(conn, None).map(drop)
+    }
+
+    /// Hands `input` (or, at the end of the file, what the parser still holds) to the parser,
+    /// inserting each record it completes.
+    fn parse(&mut self, conn: &Connection, input: Option<&[u8]>) -> Result<Flow, Error> {
         let mut insert = conn
             .prepare_cached(&self.target.insert)
             .map_err(|source| Error::Sqlite { context: "preparing the INSERT", source })?;
@@ -295,7 +288,11 @@ impl<'a> FileImport<'a> {
             inserted: &mut self.inserted,
             insert: &mut insert,
         };
-        let result = self.parser.finish(&mut |record| rows.insert(record));
+        let mut on_record = |record: Record<'_>| rows.insert(record);
+        let result = match input {
+            Some(input) => self.parser.feed(input, &mut on_record),
+            None => self.parser.finish(&mut on_record).map(|()| Flow::Stop),
+        };
         result.map_err(|e| self.fail(e))
     }
 
