@@ -9,9 +9,13 @@
 //!   every chunk is uploaded) against `cp` of the database file on the same disk, and
 //!   `RESTORE … WITH new_db_name` against `cp` of that copy back, with and without an fsync of
 //!   the result (RESTORE syncs its file; `cp` does not).
+//! * nodelocal, encrypted: the same BACKUP and RESTORE `WITH encryption_passphrase`, to
+//!   weigh what AES-256-GCM on every chunk costs against the plaintext rows.
 //! * S3 on moto (`scripts/services start`): BACKUP against one `Location::put` of the file's
 //!   bytes (an object_store multipart upload, 8 MiB parts, 4 at once) and RESTORE against one
 //!   `Location::get` into memory. The raw side has the bytes in memory before the clock starts.
+//!
+//! `EXTCONN_BENCH_SKIP_S3=1` measures nodelocal only.
 //!
 //! Every `extconn` runs under `/usr/bin/time`, which reports its peak resident set (the
 //! child's `ru_maxrss`). Times are wall clock for the whole command, process start and the
@@ -38,7 +42,12 @@ fn main() -> Result<()> {
     let sizes = env_list("EXTCONN_BENCH_SIZES_MIB", "256,1024")?;
     let runs = env_list("EXTCONN_BENCH_RUNS", "3")?.first().copied().unwrap_or(3).max(1) as usize;
     ensure!(Path::new(TIME).exists(), "{TIME} (GNU time) is needed to measure peak memory");
-    let s3 = S3::from_env()?;
+    let skip_s3 = std::env::var("EXTCONN_BENCH_SKIP_S3").is_ok_and(|v| v == "1");
+    let s3 = if skip_s3 {
+        S3 { endpoint: String::new(), key_id: String::new(), secret: String::new() }
+    } else {
+        S3::from_env()?
+    };
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../bench-operations");
     let root = std::path::absolute(&root)?;
     let _ = std::fs::remove_dir_all(&root);
@@ -47,7 +56,8 @@ fn main() -> Result<()> {
 
     let mut reports = Vec::new();
     for &size_mib in &sizes {
-        let bench = Bench::new(root.join(format!("{size_mib}mib")), &s3, &tokio)?;
+        let mut bench = Bench::new(root.join(format!("{size_mib}mib")), &s3, &tokio)?;
+        bench.skip_s3 = skip_s3;
         let result = bench.run(size_mib * MIB, runs);
         let cleanup = bench.cleanup();
         reports.push(result?);
@@ -139,6 +149,8 @@ struct Bench<'a> {
     tokio: &'a tokio::runtime::Runtime,
     /// The S3 prefix everything of this size goes under.
     prefix: String,
+    /// `EXTCONN_BENCH_SKIP_S3=1`: nodelocal only.
+    skip_s3: bool,
 }
 
 /// One timed command: wall time and, for `extconn`, its peak resident set.
@@ -207,10 +219,27 @@ impl Report {
             ("S3 RESTORE / get", "S3 RESTORE", "S3 raw get"),
             ("S3 RESTORE / get + write + fsync", "S3 RESTORE", "S3 raw get + write + fsync"),
         ] {
+            if !self.measured(op) {
+                continue;
+            }
             let ratio = self.median(base).as_secs_f64() / self.median(op).as_secs_f64();
             let met = if ratio >= 0.8 { "met" } else { "MISSED" };
             println!("    {what:<38} {ratio:>6.2}  {met}");
         }
+        println!("  what encryption costs, in throughput (target: under 15 %):");
+        for (what, encrypted, plain) in [
+            ("nodelocal BACKUP", "nodelocal BACKUP encrypted", "nodelocal BACKUP"),
+            ("nodelocal RESTORE", "nodelocal RESTORE encrypted", "nodelocal RESTORE"),
+        ] {
+            let cost =
+                1.0 - self.median(plain).as_secs_f64() / self.median(encrypted).as_secs_f64();
+            let met = if cost < 0.15 { "met" } else { "MISSED" };
+            println!("    {what:<38} {:>5.1} %  {met}", cost * 100.0);
+        }
+    }
+
+    fn measured(&self, name: &str) -> bool {
+        self.rows.iter().any(|(n, _)| *n == name)
     }
 }
 
@@ -258,7 +287,7 @@ impl<'a> Bench<'a> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
         let name = dir.file_name().unwrap_or_default().to_string_lossy();
         let prefix = format!("bench-operations-{}-{nanos}-{name}", std::process::id());
-        Ok(Self { data_dir: dir.join("data"), dir, s3, tokio, prefix })
+        Ok(Self { data_dir: dir.join("data"), dir, s3, tokio, prefix, skip_s3: false })
     }
 
     fn database(&self, name: &str) -> PathBuf {
@@ -361,7 +390,7 @@ impl<'a> Bench<'a> {
         let copy = copies.join("big.sqlite");
         let copied_back = self.database("big_cp");
         let raw_key = "raw/big.sqlite";
-        let raw = self.s3.location(&self.prefix)?;
+        let raw = if self.skip_s3 { None } else { Some(self.s3.location(&self.prefix)?) };
         let bytes_in_memory = std::fs::read(&big)?;
         for run in 0..runs {
             eprintln!("operations: {} MiB, run {} of {runs}", size / MIB, run + 1);
@@ -387,13 +416,29 @@ impl<'a> Bench<'a> {
             report.add("cp back + fsync", Sample { time: start.elapsed(), max_rss_kib: None });
             std::fs::remove_file(&copied_back)?;
             std::fs::remove_file(&copy)?;
+
+            // The same on nodelocal, encrypted (issue 7): a data key sealing every chunk.
+            let collection = format!("nodelocal://1/bench-encrypted-{run}");
+            let key = "encryption_passphrase = 'bench operations passphrase'";
+            let backup = format!("BACKUP DATABASE big INTO '{collection}' WITH {key}");
+            report.add("nodelocal BACKUP encrypted", self.extconn(&backup)?);
+            let restore = format!(
+                "RESTORE DATABASE big FROM LATEST IN '{collection}' WITH new_db_name = 'big_r', {key}"
+            );
+            report.add("nodelocal RESTORE encrypted", self.extconn(&restore)?);
+            ensure!(std::fs::metadata(self.database("big_r"))?.len() == size, "restored size");
+            self.remove_database("big_r")?;
             std::fs::remove_dir_all(self.data_dir.join("extern"))?;
+            if self.skip_s3 {
+                continue;
+            }
 
             // S3 on moto against one object_store multipart put and one get.
             let uri = self.s3.uri(&format!("{}/backup-{run}", self.prefix));
             report.add("S3 BACKUP", self.extconn(&format!("BACKUP DATABASE big INTO '{uri}'"))?);
             let data = bytes_in_memory.clone();
             let start = Instant::now();
+            let raw = raw.as_ref().context("S3 is measured")?;
             self.tokio.block_on(raw.put(raw_key, data))?;
             report.add("S3 raw multipart put", Sample { time: start.elapsed(), max_rss_kib: None });
             let restore =
@@ -423,6 +468,9 @@ impl<'a> Bench<'a> {
 
     /// Deletes every object under this size's S3 prefix (moto keeps them until then).
     fn delete_s3(&self) -> Result<()> {
+        if self.skip_s3 {
+            return Ok(());
+        }
         let location = self.s3.location(&self.prefix)?;
         self.tokio.block_on(async {
             for meta in location.list("", None).await? {

@@ -75,6 +75,18 @@ impl Host {
         })
     }
 
+    /// Replaces the providers' configuration (endpoint overrides) that [`provider_config`]
+    /// read from the environment; storage clients opened so far are dropped.
+    pub fn set_provider_config(&mut self, config: providers::Config) {
+        self.io.providers = Arc::new(config);
+        self.io.stores = Arc::default();
+    }
+
+    /// The providers' configuration in use.
+    pub fn provider_config(&self) -> &providers::Config {
+        &self.io.providers
+    }
+
     /// The runtime scripts run in.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
@@ -496,15 +508,27 @@ pub const GCS_ENDPOINT_VAR: &str = "EXTCONN_GCS_ENDPOINT";
 /// Overrides Azure Blob Storage's endpoint (azure URIs have none); see
 /// [`providers::Config::azure_blob_endpoint`].
 pub const AZURE_BLOB_ENDPOINT_VAR: &str = "EXTCONN_AZURE_BLOB_ENDPOINT";
+/// Overrides Cloud KMS's endpoint (`gcp-kms://`); see [`providers::Config::gcp_kms_endpoint`].
+pub const GCP_KMS_ENDPOINT_VAR: &str = "EXTCONN_GCP_KMS_ENDPOINT";
+/// Overrides Azure Key Vault's URL (`azure-kms://`); see
+/// [`providers::Config::azure_kms_endpoint`].
+pub const AZURE_KMS_ENDPOINT_VAR: &str = "EXTCONN_AZURE_KMS_ENDPOINT";
+/// Overrides Microsoft Entra ID's sign-in host for `azure-kms://` tokens; see
+/// [`providers::Config::azure_authority_host`].
+pub const AZURE_AUTHORITY_HOST_VAR: &str = "EXTCONN_AZURE_AUTHORITY_HOST";
 
 /// The providers' configuration: `data_dir`, and the cloud endpoint overrides from the host's
-/// environment ([`GCS_ENDPOINT_VAR`], [`AZURE_BLOB_ENDPOINT_VAR`]), never from a URI.
+/// environment ([`GCS_ENDPOINT_VAR`], [`AZURE_BLOB_ENDPOINT_VAR`], [`GCP_KMS_ENDPOINT_VAR`],
+/// [`AZURE_KMS_ENDPOINT_VAR`], [`AZURE_AUTHORITY_HOST_VAR`]), never from a URI.
 pub fn provider_config(data_dir: &Path) -> providers::Config {
     let var = |name| std::env::var(name).ok().filter(|v: &String| !v.trim().is_empty());
     providers::Config {
         data_dir: data_dir.to_owned(),
         gcs_endpoint: var(GCS_ENDPOINT_VAR),
         azure_blob_endpoint: var(AZURE_BLOB_ENDPOINT_VAR),
+        gcp_kms_endpoint: var(GCP_KMS_ENDPOINT_VAR),
+        azure_kms_endpoint: var(AZURE_KMS_ENDPOINT_VAR),
+        azure_authority_host: var(AZURE_AUTHORITY_HOST_VAR),
     }
 }
 

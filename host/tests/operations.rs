@@ -401,8 +401,8 @@ fn passphrase_encrypted_backups_round_trip_and_refuse_a_wrong_passphrase() {
         (" WITH encryption_passphrase = 'y'", "22023", "— wrong passphrase?"),
         (
             " WITH kms = 'aws-kms:///k?AUTH=implicit&REGION=us-east-1'",
-            "0A000",
-            "KMS keys arrive with",
+            "22023",
+            "was encrypted with encryption_passphrase, not kms: give encryption_passphrase",
         ),
     ];
     for (with, state, text) in cases {

@@ -173,6 +173,48 @@ pub enum Error {
     /// A cloud-storage sink cannot use its options.
     #[error(transparent)]
     CloudStorageSink(#[from] crate::sink::cloudstorage::Error),
+    /// A KMS (or its token service) answered a request with an error.
+    #[error("{location}: {operation} failed: the service answered {answer}")]
+    KmsService {
+        /// The key's display form, `aws-kms:///redacted`.
+        location: String,
+        /// `encrypt`, `decrypt`, `token request` or `AssumeRole`.
+        operation: &'static str,
+        /// The HTTP status, the service's error code and its message, secrets replaced:
+        /// `400 NotFoundException: Invalid keyId …` (one field: the error stays small).
+        answer: String,
+        /// What the code means.
+        kind: ErrorKind,
+    },
+    /// A KMS answered something other than what its API documents.
+    #[error("{location}: {operation} failed: unexpected answer from the service: {reason}")]
+    KmsResponse {
+        /// The key's display form.
+        location: String,
+        /// `encrypt`, `decrypt`, `token request` or `AssumeRole`.
+        operation: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A KMS request failed without an answer, other than for want of a listener (TLS, a
+    /// malformed URL).
+    #[error("{location}: {operation} failed: {cause}")]
+    KmsRequest {
+        /// The key's display form.
+        location: String,
+        /// `encrypt`, `decrypt`, `token request` or `AssumeRole`.
+        operation: &'static str,
+        /// The client's error chain, secrets replaced.
+        cause: String,
+    },
+    /// No credentials for a KMS key could be found or used.
+    #[error("{location}: no usable credentials: {reason}")]
+    KmsCredentials {
+        /// The key's display form.
+        location: String,
+        /// Why, secrets replaced.
+        reason: String,
+    },
     /// The local directory backing the store could not be prepared.
     #[error("{location}: cannot prepare local directory")]
     LocalDir {
@@ -208,7 +250,11 @@ impl Error {
                 object_store::Error::InvalidPath { .. } => ErrorKind::InvalidArgument,
                 _ => ErrorKind::Unavailable,
             },
-            Self::Unreachable { .. } => ErrorKind::Unavailable,
+            Self::Unreachable { .. } | Self::KmsResponse { .. } | Self::KmsRequest { .. } => {
+                ErrorKind::Unavailable
+            }
+            Self::KmsService { kind, .. } => *kind,
+            Self::KmsCredentials { .. } => ErrorKind::PermissionDenied,
             Self::Kafka(e) => e.kind(),
             Self::Webhook(e) => e.kind(),
             Self::CloudStorageSink(e) => e.kind(),
@@ -322,6 +368,20 @@ pub(crate) fn names_missing_bucket(error: &object_store::Error) -> bool {
 
 /// The kind of the first `std::io::Error` in the chain, if any: the local store wraps
 /// permission errors in a generic error.
+/// An error and its causes, `a: b: c`, without repeats (reqwest repeats its causes' texts).
+pub(crate) fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
 fn io_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
     io_error(error).map(std::io::Error::kind)
 }

@@ -11,7 +11,8 @@
 //! database ([`storage::userfile`]). [`storage::check`] runs CHECK EXTERNAL CONNECTION's timed
 //! write/read/delete rounds on any of them. [`sink`] holds the changefeed sinks: Kafka,
 //! webhooks and cloud storage (files in any of the storage schemes above). Every other storage
-//! scheme and every KMS answers an [`Error`] of kind [`ErrorKind::Unsupported`].
+//! scheme answers an [`Error`] of kind [`ErrorKind::Unsupported`]. [`kms`] encrypts and
+//! decrypts with `aws-kms://`, `gcp-kms://` and `azure-kms://` keys.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,6 +58,17 @@ pub struct Config {
     /// the first path segment (`http://127.0.0.1:10000` → `…/devstoreaccount1`, as Azurite
     /// wants). Only the host sets this, never a URI.
     pub azure_blob_endpoint: Option<String>,
+    /// Cloud KMS's REST base URL instead of `https://cloudkms.googleapis.com` (`gcp-kms://`).
+    /// Only the host sets this, never a URI.
+    pub gcp_kms_endpoint: Option<String>,
+    /// Azure Key Vault's URL instead of `https://<vault>.vault.<cloud suffix>` (`azure-kms://`):
+    /// `{vault}` in it is replaced by `AZURE_VAULT_NAME`, otherwise it is used as is. Only the
+    /// host sets this, never a URI.
+    pub azure_kms_endpoint: Option<String>,
+    /// Microsoft Entra ID's sign-in host instead of the cloud's own
+    /// (`https://login.microsoftonline.com` for the public cloud), for `azure-kms://` tokens.
+    /// Only the host sets this, never a URI.
+    pub azure_authority_host: Option<String>,
 }
 
 /// A location the component resolved, to be opened by a provider.

@@ -13,7 +13,7 @@ use extconn_providers::storage::Location;
 
 /// Runs a `BACKUP` plan.
 pub(crate) fn run_backup(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlError> {
-    let encryption = encryption(plan)?;
+    let encryption = encryption(ctx, plan)?;
     let collection = collection(ctx, plan)?;
     let incremental = incremental_location(ctx, plan)?;
     let sources = sources(ctx, &plan.detail["scope"])?;
@@ -66,7 +66,7 @@ pub(crate) fn run_backup(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
 
 /// Runs a `RESTORE` plan.
 pub(crate) fn run_restore(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlError> {
-    let encryption = encryption(plan)?;
+    let encryption = encryption(ctx, plan)?;
     let collection = collection(ctx, plan)?;
     let incremental = incremental_location(ctx, plan)?;
     let options = plan.detail["options"].clone();
@@ -168,7 +168,7 @@ pub(crate) fn run_show_backups(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome
 
 /// Runs a `SHOW BACKUP` plan: what each backup of a chain holds.
 pub(crate) fn run_show_backup(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlError> {
-    let encryption = encryption(plan)?;
+    let encryption = encryption(ctx, plan)?;
     let collection = collection(ctx, plan)?;
     let incremental = incremental_location(ctx, plan)?;
     let subdir = match plan.detail["subdir"].as_str() {
@@ -218,14 +218,29 @@ fn show_time(micros: i64) -> String {
     backup::manifest::show_time(micros)
 }
 
-/// The key of `WITH encryption_passphrase`. KMS keys arrive with the KMS providers: `kms` is
-/// refused, never ignored.
-fn encryption(plan: &Plan) -> Result<Option<EncryptionKey>, SqlError> {
-    if plan.detail["kms"].as_array().is_some_and(|k| !k.is_empty()) {
-        return Err(SqlError::unsupported(
-            "encrypting backups with kms is not available yet in this version of extconn: KMS \
-             keys arrive with the KMS providers; use encryption_passphrase",
-        ));
+/// The key of `WITH kms = …` (the plan's resolved KMS targets, one or more) or of
+/// `WITH encryption_passphrase`; the component refuses both at once.
+fn encryption(ctx: &Ctx<'_>, plan: &Plan) -> Result<Option<EncryptionKey>, SqlError> {
+    let kms = plan.detail["kms"].as_array().cloned().unwrap_or_default();
+    if !kms.is_empty() {
+        let keys = kms
+            .iter()
+            .map(|index| {
+                let target = index
+                    .as_u64()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| plan.targets.get(i))
+                    .ok_or_else(|| {
+                        SqlError::internal(format!(
+                            "the {} plan has no KMS target {index}",
+                            plan.kind
+                        ))
+                    })?;
+                extconn_providers::kms::Kms::open(ctx.config, target)
+                    .map_err(|e| provider_error(&e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Some(EncryptionKey::Kms(keys)));
     }
     match plan.detail["options"].get("encryption_passphrase") {
         None | Some(Json::Null) => Ok(None),

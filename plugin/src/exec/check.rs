@@ -7,9 +7,9 @@
 //! round when 0 or negative).
 
 use super::privilege;
-use super::{Ctx, Run, answer, grants_on, principal_from, resolve};
+use super::{Ctx, Halt, Run, answer, grants_on, principal_from, resolve};
 use crate::error::{Error, ErrorKind, sqlstate};
-use crate::model::{OperationPlan, Outcome, Purpose, Request, Target};
+use crate::model::{ConnectionType, OperationPlan, Outcome, Purpose, Request, Target};
 use crate::uri::{self, Check};
 
 /// CockroachDB's default object size.
@@ -47,7 +47,7 @@ pub(super) fn check(ctx: &mut Ctx<'_>, uri: &str, options: &[(String, String)]) 
     if external.is_none() && !privilege::is_admin(&principal) {
         // `external://` counts as explicit access; its USAGE is checked by `resolve`.
         let parsed = uri::parse(uri).map_err(for_check)?;
-        storage_only(&parsed)?;
+        checkable(&parsed)?;
         if requires_implicit_access(&parsed.target)
             && !privilege::has_system(&principal, "EXTERNALIOIMPLICITACCESS")
         {
@@ -59,18 +59,22 @@ pub(super) fn check(ctx: &mut Ctx<'_>, uri: &str, options: &[(String, String)]) 
             .into());
         }
     }
-    let input = resolve::ResolveInput {
-        uri: uri.to_owned(),
-        purpose: Purpose::Storage,
-        principal,
-        connection,
-        grants,
+    // A KMS key is checked as a KMS key: by its connection's type, or its direct URI's scheme.
+    let kms = match &connection {
+        Some(c) => c.connection_type == ConnectionType::Kms,
+        None => uri::parse(uri).is_ok_and(|p| p.check == Check::Kms),
     };
+    let purpose = if kms { Purpose::Kms } else { Purpose::Storage };
+    let input =
+        resolve::ResolveInput { uri: uri.to_owned(), purpose, principal, connection, grants };
     let target = resolve::resolve(&input).map_err(for_check)?;
     if target.provider == "kafka" {
         return sink_check(ctx, target);
     }
-    storage_only(&uri::parse(&target.uri).map_err(for_check)?)?;
+    if kms {
+        return kms_round_trip(ctx, target);
+    }
+    checkable(&uri::parse(&target.uri).map_err(for_check)?)?;
     let detail = serde_json::json!({
         "concurrently": options.concurrently,
         "transfer_bytes": options.transfer_bytes,
@@ -96,7 +100,7 @@ fn for_check(mut error: Error) -> Error {
 /// A Kafka sink (CockroachDB refuses them): connect and authenticate to its brokers, and say
 /// how it went in CHECK's columns, with the time it took in a NOTICE.
 fn sink_check(ctx: &mut Ctx<'_>, target: Target) -> Run<Outcome> {
-    use crate::model::{Column, Response, Rows, Value};
+    use crate::model::Response;
     let [start] = ctx.all([Request::Now])?;
     let [probe, end] = ctx.all([Request::SinkProbe(target), Request::Now])?;
     let (ok, error) = match probe {
@@ -108,6 +112,31 @@ fn sink_check(ctx: &mut Ctx<'_>, target: Target) -> Run<Outcome> {
         let millis = (answer::now(end)? - answer::now(start)?) / 1000;
         ctx.notice(format!("connected and authenticated to the Kafka brokers in {millis} ms"));
     }
+    Ok(one_row(ok, &error))
+}
+
+/// A KMS key (CockroachDB refuses them): CREATE's round trip — encrypt the marker, decrypt
+/// it, compare — with its latency in a NOTICE; a failing step is an `ok = false` row.
+fn kms_round_trip(ctx: &mut Ctx<'_>, target: Target) -> Run<Outcome> {
+    let display = format!("{}://{}/redacted", target.scheme, target.host);
+    let [start] = ctx.all([Request::Now])?;
+    let outcome = super::connection::kms_check(ctx, target, &|s: &str| s.to_owned());
+    let (ok, error) = match outcome {
+        Ok(()) => (true, String::new()),
+        Err(Halt::Fail(e)) => (false, e.message),
+        Err(io) => return Err(io),
+    };
+    if ok {
+        let [end] = ctx.all([Request::Now])?;
+        let millis = (answer::now(end)? - answer::now(start)?) / 1000;
+        ctx.notice(format!("encrypted and decrypted a marker with {display} in {millis} ms"));
+    }
+    Ok(one_row(ok, &error))
+}
+
+/// CHECK's columns, with one row for the single worker of a sink or KMS check.
+fn one_row(ok: bool, error: &str) -> Outcome {
+    use crate::model::{Column, Rows, Value};
     let columns = [
         ("node", "INT8"),
         ("locality", "STRING"),
@@ -122,25 +151,25 @@ fn sink_check(ctx: &mut Ctx<'_>, target: Target) -> Run<Outcome> {
     .map(|(name, sql_type)| Column { name: name.into(), sql_type: sql_type.into() })
     .collect();
     let text = |s: &str| Value::Text(s.to_owned());
-    Ok(Outcome::Rows(Rows {
+    Outcome::Rows(Rows {
         columns,
         rows: vec![vec![
             Value::Int(1),
             text(""),
             Value::Boolean(ok),
-            text(&error),
+            text(error),
             text(""),
             text(""),
             text(""),
             Value::Null,
         ]],
-    }))
+    })
 }
 
-/// Only storage and Kafka sinks can be checked: other sinks, KMS keys and `http` are refused as
+/// Storage, Kafka sinks and KMS keys can be checked: other sinks and `http` are refused as
 /// CockroachDB's storage registry refuses them.
-fn storage_only(parsed: &uri::Parsed) -> Result<(), Error> {
-    if parsed.check == Check::Storage || parsed.provider == "kafka" {
+fn checkable(parsed: &uri::Parsed) -> Result<(), Error> {
+    if matches!(parsed.check, Check::Storage | Check::Kms) || parsed.provider == "kafka" {
         return Ok(());
     }
     Err(Error::new(
@@ -163,7 +192,9 @@ fn requires_implicit_access(target: &Target) -> bool {
         "userfile" => false,
         "s3" => param("AUTH") == Some("implicit") || param("AWS_ENDPOINT").is_some(),
         "gs" => param("AUTH") != Some("specified"),
-        "azure_storage" => param("AUTH") == Some("implicit"),
+        "azure_storage" | "azure_kms" => param("AUTH") == Some("implicit"),
+        "aws_kms" => param("AUTH") == Some("implicit") || param("AWS_ENDPOINT").is_some(),
+        "gcp_kms" => param("AUTH") != Some("specified"),
         _ => true,
     }
 }

@@ -340,7 +340,13 @@ fn storage_check(ctx: &mut Ctx<'_>, target: Target, wrap: &dyn Fn(&str) -> Strin
     Ok(())
 }
 
-fn kms_check(ctx: &mut Ctx<'_>, target: Target, wrap: &dyn Fn(&str) -> String) -> Run<()> {
+/// CREATE's KMS validation: encrypt [`KMS_MARKER`], decrypt it, compare; `wrap` adds the
+/// statement's context to each failure.
+pub(super) fn kms_check(
+    ctx: &mut Ctx<'_>,
+    target: Target,
+    wrap: &dyn Fn(&str) -> String,
+) -> Run<()> {
     let context = wrap("failed to encrypt marker content when setting up External Connection");
     let encrypted = answer::data(
         ctx.one(Request::KmsEncrypt(target.clone(), KMS_MARKER.as_bytes().to_vec()))?,

@@ -108,6 +108,45 @@ pub enum Error {
         /// The backup (its manifest's key).
         backup: String,
     },
+    /// A KMS key refused to wrap a new backup's data key.
+    #[error("failed to encrypt the backup's data key with {key}")]
+    KmsWrap {
+        /// The key's display form (`aws-kms:///redacted`).
+        key: String,
+        /// The KMS's error.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// A KMS key that wrapped the data key could not unwrap it.
+    #[error("failed to decrypt the data key of backup {backup} with {key}")]
+    KmsUnwrap {
+        /// The key's display form.
+        key: String,
+        /// The backup (its manifest's key).
+        backup: String,
+        /// The KMS's error.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// None of the KMS keys given wrapped the data key.
+    #[error(
+        "backup {backup} was not encrypted with any of the KMS keys given ({given}): give one of \
+         the keys it was taken with"
+    )]
+    KmsKeyNotUsed {
+        /// The backup (its manifest's key).
+        backup: String,
+        /// The keys given, in display form.
+        given: String,
+    },
+    /// An encrypted backup whose data key is wrapped by a passphrase only, given KMS keys.
+    #[error(
+        "backup {backup} was encrypted with encryption_passphrase, not kms: give encryption_passphrase"
+    )]
+    NoKmsWrap {
+        /// The backup (its manifest's key).
+        backup: String,
+    },
     /// A cipher or key derivation this version does not know.
     #[error(
         "backup {backup} is encrypted with {scheme}, which this version of extconn cannot read"
@@ -302,7 +341,16 @@ impl Error {
                 ErrorKind::Unsupported
             }
             Self::Encrypted { .. } | Self::NotEncrypted { .. } => ErrorKind::InvalidArgument,
-            Self::WrongPassphrase { .. } | Self::NoPassphraseWrap { .. } => ErrorKind::WrongKey,
+            Self::WrongPassphrase { .. }
+            | Self::NoPassphraseWrap { .. }
+            | Self::NoKmsWrap { .. }
+            | Self::KmsKeyNotUsed { .. } => ErrorKind::WrongKey,
+            Self::KmsWrap { source, .. } | Self::KmsUnwrap { source, .. } => match source.kind() {
+                crate::ErrorKind::InvalidArgument
+                | crate::ErrorKind::NotFound
+                | crate::ErrorKind::PermissionDenied => ErrorKind::WrongKey,
+                _ => ErrorKind::Storage,
+            },
             Self::Storage { .. } => ErrorKind::Storage,
             Self::Sqlite { .. } | Self::Io { .. } => ErrorKind::Local,
             Self::Task { .. } | Self::Random => ErrorKind::Internal,

@@ -159,9 +159,12 @@ pub struct PassphraseKey {
 /// The data key, wrapped by one KMS key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KmsKey {
-    /// The KMS URI with its secrets redacted, to say which key to give.
-    pub uri_redacted: String,
-    /// The KMS's ciphertext of the data key, base64.
+    /// The KMS key's scheme, `aws-kms`, `gcp-kms` or `azure-kms`.
+    pub scheme: String,
+    /// SHA-256 of the key's credential-free identity (scheme, region or vault, key id), hex:
+    /// tells which of the keys given wrapped this copy without naming the key.
+    pub key_hash: String,
+    /// The KMS's ciphertext of `extconn-backup v1 data key\0<key id>\0 ‖ data key`, base64.
     pub wrapped_key: String,
 }
 

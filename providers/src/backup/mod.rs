@@ -377,9 +377,7 @@ pub async fn backup(
             None => (None, None),
         },
         (None, Some(key)) => {
-            let key = key.clone();
-            let (data_key, header) =
-                blocking("key derivation", move || DataKey::generate(&key)).await?;
+            let (data_key, header) = DataKey::generate(key).await?;
             (Some(Arc::new(data_key)), Some(header))
         }
         (None, None) => (None, None),
@@ -650,7 +648,7 @@ fn subdir_option(subdir: &str) -> Result<String, Error> {
 }
 
 /// Runs blocking `work` off the runtime's thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     task: &'static str,
     work: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
@@ -924,10 +922,7 @@ impl<'a> Keyring<'a> {
         let Some(given) = self.given else {
             return Err(Error::Encrypted { backup: backup.to_owned() });
         };
-        let (header, given, backup) = (header.clone(), given.clone(), backup.to_owned());
-        let key =
-            blocking("key derivation", move || DataKey::open(&header, &given, &backup)).await?;
-        let key = Arc::new(key);
+        let key = Arc::new(DataKey::open(header, given, backup).await?);
         self.opened.push(Arc::clone(&key));
         Ok(key)
     }

@@ -349,23 +349,9 @@ fn request_error(
     Error::Request {
         location: location.to_owned(),
         method,
-        cause: redact(&chain(&e.without_url()), secrets),
+        cause: redact(&crate::error::cause_chain(&e.without_url()), secrets),
         unreachable,
     }
-}
-
-/// An error and its causes, `a: b: c`, without repeats.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source = Some(error);
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
 }
 
 fn redact(text: &str, secrets: &[String]) -> String {
@@ -428,7 +414,7 @@ fn client(
     builder = builder.tls_danger_accept_invalid_certs(skip_verify);
     let configure = |cause: reqwest::Error, secrets: &[String]| Error::Configure {
         location: location.clone(),
-        cause: redact(&chain(&cause), secrets),
+        cause: redact(&crate::error::cause_chain(&cause), secrets),
     };
     if let Some(ca) = base64("ca_cert")? {
         secrets.push(String::from_utf8_lossy(&ca).into_owned());

@@ -84,7 +84,7 @@ pub(crate) fn client_options(endpoint: Option<&str>) -> ClientOptions {
 
 /// reqwest is built without a bundled TLS provider (object_store's default would pull in
 /// aws-lc-rs and cmake): install ring's, once per process, unless the embedder chose one.
-fn install_tls() {
+pub(crate) fn install_tls() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Err means a provider is already installed: that one serves as well.

@@ -5,7 +5,7 @@
 
 mod azure;
 pub mod check;
-mod cloud;
+pub(crate) mod cloud;
 mod gs;
 mod nodelocal;
 mod s3;

@@ -31,6 +31,7 @@ pub fn config() -> Config {
         data_dir: std::env::temp_dir(),
         gcs_endpoint: Some(env("EXTCONN_GCS_ENDPOINT")),
         azure_blob_endpoint: Some(env("EXTCONN_AZURE_BLOB_ENDPOINT")),
+        ..Config::default()
     }
 }
 
