@@ -1,5 +1,6 @@
-//! The step driver: runs a script through a fresh instance, performs the I/O it asks for, and
-//! hands back each statement's result.
+//! The step driver: runs a script through an instance of the component (reused from the last
+//! clean script when there is one), performs the I/O it asks for, and hands back each
+//! statement's result.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,8 +158,10 @@ impl Host {
             Ok(plugin) => plugin,
             Err(e) => return on_result(StatementResult::error(e.to_sql_error())),
         };
-        if let Err(error) = self.drive(&mut plugin, session, sql, &mut on_result) {
-            on_result(StatementResult::error(error));
+        match self.drive(&mut plugin, session, sql, &mut on_result) {
+            // Every statement resource was closed: the instance can serve the next script.
+            Ok(()) => self.runtime.recycle(plugin),
+            Err(error) => on_result(StatementResult::error(error)),
         }
     }
 

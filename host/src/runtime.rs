@@ -1,5 +1,5 @@
 //! The wasmtime embedding: one engine per process, the component compiled once and cached on
-//! disk, and a fresh, limited instance per script.
+//! disk, and a limited instance per script (reused by the next script after a clean end).
 //!
 //! * The [`wasmtime::Engine`] is process-wide: the pooling allocator, epoch interruption, the
 //!   component model, no async and no concurrency support. A background thread advances the
@@ -8,7 +8,9 @@
 //!   cache directory (see [`CompileCache`]), and links it once (`InstancePre`).
 //! * [`Runtime::instantiate`] gives a [`Plugin`]: a new `Store` with a memory cap and a
 //!   per-call deadline. A trap, running out of memory or time is a [`RuntimeError::Failed`],
-//!   which becomes a clean `XX000` statement error; the process carries on.
+//!   which becomes a clean `XX000` statement error; the process carries on. The failed instance
+//!   is dropped; one whose script ended cleanly goes back to the runtime ([`Runtime::recycle`])
+//!   for the next script.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,11 @@ pub const CACHE_DIR_ENV: &str = "EXTCONN_CACHE_DIR";
 
 /// Instances the pooling allocator holds at once, process-wide: one per running script.
 const POOL_INSTANCES: u32 = 64;
+
+/// Instances a runtime keeps for reuse after a script ended cleanly ([`Runtime::recycle`]).
+const MAX_IDLE: usize = 4;
+/// An instance whose linear memory grew past this is dropped rather than kept for reuse.
+const MAX_IDLE_MEMORY: usize = 8 << 20;
 
 /// The component's bytes as embedded in this binary (`extconn component --out FILE`).
 pub fn embedded_component() -> &'static [u8] {
@@ -238,6 +245,8 @@ struct Inner {
     deadline_ticks: u64,
     cache_status: CacheStatus,
     cache_file: Option<PathBuf>,
+    /// Instances handed back by [`Runtime::recycle`], reused by [`Runtime::instantiate`].
+    idle: std::sync::Mutex<Vec<Plugin>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -283,6 +292,7 @@ impl Runtime {
                 deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX),
                 cache_status,
                 cache_file,
+                idle: std::sync::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -319,9 +329,13 @@ impl Runtime {
         self.inner.call_deadline
     }
 
-    /// A fresh instance in its own store, with this runtime's limits.
+    /// An instance in its own store, with this runtime's limits: one handed back by
+    /// [`Runtime::recycle`] if there is one, else a new one.
     pub fn instantiate(&self) -> Result<Plugin, RuntimeError> {
         let inner = &self.inner;
+        if let Some(plugin) = inner.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(plugin);
+        }
         let limits = Limits {
             inner: StoreLimitsBuilder::new()
                 .memory_size(inner.memory_limit)
@@ -330,12 +344,20 @@ impl Runtime {
                 .tables(8)
                 .build(),
             memory_denied: false,
+            memory_bytes: 0,
         };
         let mut store = Store::new(&inner.engine, StoreState { limits });
         store.limiter(|state| &mut state.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(inner.deadline_ticks);
-        let mut plugin = Plugin { store, bindings: None, runtime: self.clone() };
+        let mut plugin = Plugin {
+            store,
+            bindings: None,
+            deadline_ticks: inner.deadline_ticks,
+            memory_limit: inner.memory_limit,
+            call_deadline: inner.call_deadline,
+            spent: false,
+        };
         match inner.pre.instantiate(&mut plugin.store) {
             Ok(bindings) => {
                 plugin.bindings = Some(bindings);
@@ -343,6 +365,30 @@ impl Runtime {
             }
             Err(e) => Err(plugin.failure(e)),
         }
+    }
+}
+
+impl Runtime {
+    /// Hands back an instance whose script ended cleanly (no statement resource left open), so
+    /// that the next [`Runtime::instantiate`] skips instantiating and the page faults of a fresh
+    /// instance's first call (about 50 µs, docs/benchmarks.md). A spent instance, one whose
+    /// memory grew past 8 MiB, or one beyond the four kept, is dropped instead. The component
+    /// keeps no state between scripts (it is sans-IO: every statement is a resource, dropped at
+    /// its end), so a reused instance behaves as a fresh one.
+    pub fn recycle(&self, plugin: Plugin) {
+        if plugin.spent || plugin.store.data().limits.memory_bytes > MAX_IDLE_MEMORY {
+            return;
+        }
+        if let Ok(mut idle) = self.inner.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(plugin);
+        }
+    }
+
+    /// How many instances wait for reuse (at most four).
+    pub fn idle_instances(&self) -> usize {
+        self.inner.idle.lock().map_or(0, |idle| idle.len())
     }
 }
 
@@ -356,6 +402,8 @@ struct StoreState {
 struct Limits {
     inner: StoreLimits,
     memory_denied: bool,
+    /// The size linear memory last grew to.
+    memory_bytes: usize,
 }
 
 impl ResourceLimiter for Limits {
@@ -367,6 +415,9 @@ impl ResourceLimiter for Limits {
     ) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum)?;
         self.memory_denied |= !allowed;
+        if allowed {
+            self.memory_bytes = self.memory_bytes.max(desired);
+        }
         Ok(allowed)
     }
 
@@ -398,12 +449,20 @@ pub struct Plugin {
     store: Store<StoreState>,
     /// `None` only while instantiating.
     bindings: Option<bindings::Plugin>,
-    runtime: Runtime,
+    deadline_ticks: u64,
+    memory_limit: usize,
+    call_deadline: Duration,
+    /// A call failed: the instance must not be used again.
+    spent: bool,
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("runtime", &self.runtime).finish_non_exhaustive()
+        f.debug_struct("Plugin")
+            .field("memory_limit", &self.memory_limit)
+            .field("call_deadline", &self.call_deadline)
+            .field("spent", &self.spent)
+            .finish_non_exhaustive()
     }
 }
 
@@ -492,7 +551,7 @@ impl Plugin {
             &mut Store<StoreState>,
         ) -> wasmtime::Result<T>,
     ) -> Result<T, RuntimeError> {
-        self.store.set_epoch_deadline(self.runtime.inner.deadline_ticks);
+        self.store.set_epoch_deadline(self.deadline_ticks);
         let Some(bindings) = &self.bindings else {
             unreachable!("a Plugin is only handed out instantiated")
         };
@@ -502,13 +561,13 @@ impl Plugin {
 
     /// Describes a failed call for the user: out of memory, out of time, or the trap.
     fn failure(&mut self, error: wasmtime::Error) -> RuntimeError {
-        let inner = &self.runtime.inner;
+        self.spent = true;
         let reason = if self.store.data().limits.memory_denied {
-            format!("out of memory (the limit is {})", human_bytes(inner.memory_limit))
+            format!("out of memory (the limit is {})", human_bytes(self.memory_limit))
         } else {
             match error.downcast_ref::<Trap>() {
                 Some(Trap::Interrupt) => {
-                    format!("a call ran longer than its {:?} deadline", inner.call_deadline)
+                    format!("a call ran longer than its {:?} deadline", self.call_deadline)
                 }
                 Some(trap) => format!("wasm trap: {trap}"),
                 None => format!("{error:#}"),

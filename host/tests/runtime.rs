@@ -173,3 +173,35 @@ fn running_out_of_time_fails_one_statement_not_the_runtime() {
     }
     assert!(succeeded, "no statement succeeded after the deadline trap");
 }
+
+#[test]
+fn instances_of_clean_scripts_are_reused_and_spent_or_grown_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig { memory_limit: 64 << 20, ..config() }).unwrap();
+    let mut host = Host::open(runtime.clone(), dir.path()).unwrap();
+    assert_eq!(runtime.idle_instances(), 0);
+    ok(&mut host, &root(), "CREATE EXTERNAL CONNECTION a AS 'nodelocal://1/a'");
+    assert_eq!(runtime.idle_instances(), 1, "a clean script hands its instance back");
+    // The next script takes that instance and hands it back: one stays idle, and it works.
+    let results = ok(&mut host, &root(), "SHOW EXTERNAL CONNECTIONS; DROP EXTERNAL CONNECTION a");
+    assert!(matches!(&results[0].outcome, Ok(Outcome::Rows(r)) if r.rows.len() == 1));
+    assert_eq!(runtime.idle_instances(), 1);
+    // A statement error is a clean end too.
+    err(&mut host, &root(), "SHOW CREATE EXTERNAL CONNECTION nope");
+    assert_eq!(runtime.idle_instances(), 1);
+    // An instance whose memory grew past 8 MiB is dropped rather than kept.
+    let big = format!("CREATE EXTERNAL CONNECTION big AS 'nodelocal://1/{}'", "x".repeat(9 << 20));
+    err(&mut host, &root(), &big);
+    assert_eq!(runtime.idle_instances(), 0, "a grown instance was kept");
+
+    // A trapped instance is spent: never handed back.
+    let small = Runtime::new(RuntimeConfig { memory_limit: 2 << 20, ..config() }).unwrap();
+    let mut host = Host::open(small.clone(), dir.path()).unwrap();
+    let huge =
+        format!("CREATE EXTERNAL CONNECTION big AS 'nodelocal://1/{}'", "x".repeat(10 << 20));
+    let e = err(&mut host, &root(), &huge);
+    assert!(e.message.contains("out of memory"), "{e:?}");
+    assert_eq!(small.idle_instances(), 0, "a spent instance was kept");
+    ok(&mut host, &root(), "SHOW EXTERNAL CONNECTIONS");
+    assert_eq!(small.idle_instances(), 1);
+}

@@ -21,10 +21,15 @@ pub mod uri;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
-// The component runs single-threaded (no `atomics`): talc's wasm allocator grows linear memory
-// itself and, on the URI benchmarks, allocates faster than std's dlmalloc (docs/benchmarks.md).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod alloc;
+
+// The component runs single-threaded (no `atomics`): small blocks come from size classes
+// (`alloc.rs`), the rest from talc, whose wasm allocator grows linear memory itself and
+// allocates faster than std's dlmalloc (docs/benchmarks.md).
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: alloc::SizeClasses<talc::wasm::WasmDynamicTalc> =
+    alloc::SizeClasses::new(talc::wasm::new_wasm_dynamic_allocator());
 
 pub use error::{Error, ErrorKind};

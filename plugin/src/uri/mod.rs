@@ -225,12 +225,13 @@ pub fn parse_direct(uri: &str) -> Result<Parsed, Error> {
 }
 
 fn parse_checked(uri: &str) -> Result<Parsed, UriError> {
-    parse_keeping_url(uri).map(|(parsed, _)| parsed)
+    parse_keeping_url(uri, true).map(|(parsed, _)| parsed)
 }
 
 /// [`parse_checked`], also returning the parsed URL, so that [`info`] can redact it without
-/// parsing the URI a second time.
-fn parse_keeping_url(uri: &str) -> Result<(Parsed, gourl::GoUrl), UriError> {
+/// parsing the URI a second time. Without `render`, the stored URI (which [`info`] does not
+/// show) is left empty.
+fn parse_keeping_url(uri: &str, render: bool) -> Result<(Parsed, gourl::GoUrl), UriError> {
     limits(uri)?;
     let url = gourl::parse(uri)?;
     let pairs = gourl::parse_query(&url.raw_query).map_err(|m| gourl::ParseError::new(uri, m))?;
@@ -240,7 +241,7 @@ fn parse_keeping_url(uri: &str) -> Result<(Parsed, gourl::GoUrl), UriError> {
     ctx.duplicates()
         .and_then(|()| (def.validate)(&ctx))
         .map_err(|source| UriError::Provider { wrapper: def.wrapper, source })?;
-    let stored_uri = url.to_string();
+    let stored_uri = if render { url.render() } else { String::new() };
     let target = Target {
         scheme: url.scheme.clone(),
         provider: def.provider.to_owned(),
@@ -280,7 +281,7 @@ pub fn redact(uri: &str) -> String {
 
 /// The `parse-uri` export: [`parse`] plus display-safe information (secrets have no value).
 pub fn info(uri: &str) -> Result<UriInfo, Error> {
-    let (parsed, url) = parse_keeping_url(uri)?;
+    let (parsed, url) = parse_keeping_url(uri, false)?;
     // What `redact(uri)` gives, from the URL and pairs parsed once.
     let redacted = redact::redact_parsed(url, &parsed.target.params);
     let params = parsed
@@ -318,7 +319,7 @@ pub fn join_subpath(stored: &Target, subpath: &str) -> Target {
     };
     let joined = go::join(&[&url.path, subpath]);
     url.set_path(joined);
-    Target { uri: url.to_string(), path: target_path(&url.path), ..stored.clone() }
+    Target { uri: url.render(), path: target_path(&url.path), ..stored.clone() }
 }
 
 /// Values of secret parameters and of the userinfo password in `uri` (decoded and as written),

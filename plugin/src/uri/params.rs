@@ -228,6 +228,7 @@ impl<'a> Ctx<'a> {
 
     /// The value of a declared parameter; `""` if absent.
     pub(crate) fn get(&self, name: &str) -> &'a str {
+        #[cfg(debug_assertions)]
         self.declared(name);
         self.raw(name)
     }

@@ -13,9 +13,17 @@ const KMS_SCHEMES: &[&str] = &["gcp-kms", "aws-kms", "azure-kms"];
 
 /// Whether a parameter name is secret (case-sensitive), in any scheme.
 pub(crate) fn is_secret(name: &str) -> bool {
-    // Asked for every query parameter: search the sorted set rather than every declaration.
+    // Asked for every query parameter: search a sorted set rather than every declaration,
+    // ordered by length first so that most steps compare lengths, not bytes.
     static SECRETS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-    SECRETS.get_or_init(secret_names).binary_search(&name).is_ok()
+    SECRETS
+        .get_or_init(|| {
+            let mut names = secret_names();
+            names.sort_unstable_by_key(|s| (s.len(), *s));
+            names
+        })
+        .binary_search_by(|s| s.len().cmp(&name.len()).then_with(|| (*s).cmp(name)))
+        .is_ok()
 }
 
 /// Every secret parameter name, sorted.
@@ -57,7 +65,7 @@ pub(crate) fn redact_parsed(mut url: GoUrl, pairs: &[(String, String)]) -> Strin
         url.raw_fragment.clear();
         url.set_path("/redacted".to_owned());
     }
-    url.to_string()
+    url.render()
 }
 
 /// Parses `uri` far enough to redact it.
