@@ -4,13 +4,17 @@
 //! Each changefeed runs in its own thread: the initial scan (keyset pages), then the captured
 //! changes in commit order. A batch's progress (its cursor) is saved only after the sink has
 //! acknowledged every message of it, so a node killed at any moment re-sends at most the
-//! batch it was working on: delivery is at least once, and nothing is lost. A resolved message
-//! goes out only once every change up to its timestamp is acknowledged. A sink that fails is
-//! retried with backoff while the job reports it in `running_status`.
+//! batch it was working on: delivery is at least once, and nothing is lost. While the sink
+//! acknowledges a batch, the next one is read and encoded, not sent, so the encoding overlaps
+//! the broker's round trip. A resolved message goes out only once every change up to its
+//! timestamp is acknowledged. A sink that fails is retried with backoff while the job reports
+//! it in `running_status`. An idle changefeed notices a commit to its database within
+//! milliseconds ([`WAKE`]), and looks for commands every [`POLL`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
@@ -25,6 +29,8 @@ use providers::sink::{Message, Sink, SinkOptions};
 const PID_FILE: &str = "node.pid";
 /// How often the node looks for jobs to run, and a changefeed for changes and commands.
 const POLL: Duration = Duration::from_millis(100);
+/// How often an idle changefeed looks whether its database changed.
+const WAKE: Duration = Duration::from_millis(5);
 /// Changes read and sent per batch.
 const BATCH: usize = 10_000;
 /// Rows per page of the initial scan.
@@ -129,7 +135,7 @@ fn changefeed(
             Ok(Step::Busy) => backoff = Duration::from_millis(500),
             Ok(Step::Idle) => {
                 backoff = Duration::from_millis(500);
-                std::thread::sleep(POLL);
+                feed.wait_for_commit(POLL, stop);
             }
             Ok(Step::Done) => {
                 let _ = jobs.finish(id, Ok("{}"));
@@ -269,6 +275,10 @@ struct Feed {
     scan: Option<Scan>,
     highwater: Hlc,
     runtime: tokio::runtime::Runtime,
+    /// The next batch, encoded while the previous one was being acknowledged.
+    next: Option<Encoded>,
+    /// SQLite's `data_version` when the last step began.
+    data_version: Option<i64>,
 }
 
 impl Feed {
@@ -337,6 +347,8 @@ impl Feed {
             scan,
             highwater: Hlc::from_nanos(progress["highwater_ns"].as_i64().unwrap_or(0)),
             runtime,
+            next: None,
+            data_version: None,
         })
     }
 
@@ -349,6 +361,27 @@ impl Feed {
             })),
             "highwater_ns": self.highwater.wall_ns,
         })
+    }
+
+    /// `PRAGMA data_version`: it changes whenever another connection commits to the database.
+    fn data_version(&self) -> Option<i64> {
+        self.conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
+            .ok()
+    }
+
+    /// Waits up to `limit` (or until `stop`) for another connection to commit to the
+    /// database, looking every [`WAKE`]: a commit is read within milliseconds, not at the
+    /// next [`POLL`], at the price of a cheap pragma a few hundred times a second.
+    fn wait_for_commit(&self, limit: Duration, stop: &AtomicBool) {
+        let start = Instant::now();
+        while start.elapsed() < limit && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(WAKE.min(limit.saturating_sub(start.elapsed())));
+            if self.data_version() != self.data_version {
+                return;
+            }
+        }
     }
 
     /// Opens the sink and creates its topics, once (again after a failure).
@@ -375,15 +408,37 @@ impl Feed {
     }
 
     fn send(&mut self, messages: Vec<Message>) -> Result<(), Failure> {
+        self.send_then(messages, None).map(drop)
+    }
+
+    /// Sends `messages` and awaits their acknowledgement; meanwhile, with `prefetch`, reads
+    /// and encodes the batch after that cursor (nothing is sent of it: a failure there just
+    /// leaves it to be read again).
+    fn send_then(
+        &mut self,
+        messages: Vec<Message>,
+        prefetch: Option<i64>,
+    ) -> Result<Option<Encoded>, Failure> {
         if messages.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         self.sink()?;
-        let sink = self.sink.as_deref().expect("opened");
-        acknowledged(
-            self.runtime
-                .block_on(async { tokio::time::timeout(ACK_TIMEOUT, sink.emit(messages)).await }),
-        )
+        let Feed { sink, runtime, conn, tables, topics, encode, .. } = self;
+        let sink = sink.as_deref().expect("opened");
+        let (answer, next) = runtime.block_on(async {
+            let send = tokio::time::timeout(ACK_TIMEOUT, sink.emit(messages));
+            tokio::pin!(send);
+            // The first poll hands every message to the producer; the acknowledgements
+            // arrive on its own threads while this one encodes.
+            if let Poll::Ready(answer) = futures::poll!(send.as_mut()) {
+                return (answer, None);
+            }
+            let next = prefetch
+                .and_then(|from| encode_batch(conn, tables, topics, encode, from, None).ok());
+            (send.await, next)
+        });
+        acknowledged(answer)?;
+        Ok(next)
     }
 
     fn save(&self, jobs: &Jobs, status: &str) -> Result<(), Failure> {
@@ -393,6 +448,8 @@ impl Feed {
 
     fn step(&mut self, jobs: &Jobs) -> Result<Step, Failure> {
         self.sink()?;
+        // Before reading: a commit from now on wakes an idle feed.
+        self.data_version = self.data_version();
         if let Some(scan) = self.scan.clone() {
             return self.scan_page(jobs, scan);
         }
@@ -402,35 +459,29 @@ impl Feed {
         self.stream(jobs, None)
     }
 
-    /// Sends the next batch of captured changes (only those up to `until`, if given).
+    /// Sends the next batch of captured changes (only those up to `until`, if given). While
+    /// the sink acknowledges it, the batch after it is read and encoded, to be sent next if
+    /// nothing changed meanwhile; progress still moves only with acknowledgements.
     fn stream(&mut self, jobs: &Jobs, until: Option<i64>) -> Result<Step, Failure> {
-        let names: Vec<&str> = self.tables.iter().map(|t| t.name.as_str()).collect();
-        let mut batch = capture::read_changes(&self.conn, &names, self.cursor, BATCH)
-            .map_err(|e| permanent_or_retry(&e))?;
-        if let Some(until) = until {
-            batch.changes.retain(|c| c.seq <= until);
-            batch.cursor = batch.cursor.min(until);
-            batch.caught_up = false;
-        }
-        let mut messages = Vec::with_capacity(batch.changes.len());
-        let mut highwater = self.highwater;
-        for change in &batch.changes {
-            let Some(index) = self.tables.iter().position(|t| t.name == change.table) else {
-                continue;
-            };
-            let topic = self.topics[index].clone();
-            let event = change.event(&self.tables[index], &topic);
-            messages.push(Message {
-                topic: topic.clone(),
-                key: envelope::encode_key(event.key),
-                value: envelope::encode_value(&self.encode, &event).unwrap_or_default(),
-            });
-            highwater = highwater.max(change.ts);
-        }
-        let sent = !messages.is_empty();
-        self.send(messages)?;
+        let ready = self.next.take().filter(|next| {
+            until.is_none() && next.from == self.cursor && next.topics == self.topics
+        });
+        let batch = match ready {
+            Some(batch) => batch,
+            None => encode_batch(
+                &self.conn,
+                &self.tables,
+                &self.topics,
+                &self.encode,
+                self.cursor,
+                until,
+            )?,
+        };
+        let sent = !batch.messages.is_empty();
+        let prefetch = (until.is_none() && !batch.caught_up).then_some(batch.cursor);
+        self.next = self.send_then(batch.messages, prefetch)?;
         // Only what the sink acknowledged moves the progress a retry would save.
-        self.highwater = highwater;
+        self.highwater = self.highwater.max(batch.highwater);
         self.cursor = batch.cursor;
         if sent {
             self.save(jobs, "running: streaming changes")?;
@@ -513,17 +564,11 @@ impl Feed {
             // A write committed while the page was read: read it again, after its change.
             return Ok(Step::Busy);
         }
-        let topic = self.topics[index].clone();
+        let topic = &self.topics[index];
+        let mut encoder = Encoder::default();
         let messages = rows
             .iter()
-            .map(|row| {
-                let event = row.event(&table, before.ts, &topic);
-                Message {
-                    topic: topic.clone(),
-                    key: envelope::encode_key(event.key),
-                    value: envelope::encode_value(&self.encode, &event).unwrap_or_default(),
-                }
-            })
+            .map(|row| encoder.message(&self.encode, &row.event(&table, before.ts, topic)))
             .collect();
         self.send(messages)?;
         self.scan = Some(if rows.len() < SCAN_PAGE {
@@ -533,6 +578,76 @@ impl Feed {
         });
         self.save(jobs, &format!("running: initial scan of {}", table.name))?;
         Ok(Step::Busy)
+    }
+}
+
+/// A batch of changes read and encoded, not yet sent.
+struct Encoded {
+    /// The cursor it was read after, and the topics it was encoded for: it is sent only
+    /// from that cursor, to those topics.
+    from: i64,
+    topics: Vec<String>,
+    messages: Vec<Message>,
+    /// The cursor once it is acknowledged.
+    cursor: i64,
+    /// Whether it holds every change stamped when it was read.
+    caught_up: bool,
+    /// Its latest change's timestamp.
+    highwater: Hlc,
+}
+
+/// Reads the changes after `from` (only those up to `until`, if given) and encodes them.
+fn encode_batch(
+    conn: &rusqlite::Connection,
+    tables: &[capture::CapturedTable],
+    topics: &[String],
+    options: &EncodeOptions,
+    from: i64,
+    until: Option<i64>,
+) -> Result<Encoded, Failure> {
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let mut batch =
+        capture::read_changes(conn, &names, from, BATCH).map_err(|e| permanent_or_retry(&e))?;
+    if let Some(until) = until {
+        batch.changes.retain(|c| c.seq <= until);
+        batch.cursor = batch.cursor.min(until);
+        batch.caught_up = false;
+    }
+    let mut messages = Vec::with_capacity(batch.changes.len());
+    let mut highwater = Hlc::default();
+    let mut encoder = Encoder::default();
+    for change in &batch.changes {
+        let Some(index) = tables.iter().position(|t| t.name == change.table) else {
+            continue;
+        };
+        messages.push(encoder.message(options, &change.event(&tables[index], &topics[index])));
+        highwater = highwater.max(change.ts);
+    }
+    Ok(Encoded {
+        from,
+        topics: topics.to_vec(),
+        messages,
+        cursor: batch.cursor,
+        caught_up: batch.caught_up,
+        highwater,
+    })
+}
+
+/// Encodes messages through one scratch buffer, so each message's key and value are
+/// allocated once, at their final size.
+#[derive(Default)]
+struct Encoder {
+    scratch: Vec<u8>,
+}
+
+impl Encoder {
+    fn message(&mut self, options: &EncodeOptions, event: &envelope::Event<'_>) -> Message {
+        self.scratch.clear();
+        envelope::write_key(&mut self.scratch, event.key);
+        let key = self.scratch.clone();
+        self.scratch.clear();
+        envelope::write_value(&mut self.scratch, options, event);
+        Message { topic: event.topic.to_owned(), key, value: self.scratch.clone() }
     }
 }
 

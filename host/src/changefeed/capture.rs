@@ -15,8 +15,9 @@
 //!     before     TEXT,             -- JSON object of every column, or NULL
 //!     after      TEXT,             -- JSON object of every column, or NULL
 //!     recorded   INTEGER NOT NULL, -- the writer's wall clock, ns (ms precision)
-//!     ts         INTEGER           -- the timestamp, assigned by the reader (below)
+//!     ts         INTEGER           -- the timestamp of changes stamped before 2026-11
 //! );
+//! CREATE TABLE _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL); -- (below)
 //! CREATE TABLE _extconn_capture (table_name TEXT PRIMARY KEY, columns TEXT, key_columns TEXT);
 //! CREATE TABLE _extconn_clock (id INTEGER PRIMARY KEY CHECK (id = 0),
 //!                              stamped_seq INTEGER NOT NULL, floor INTEGER NOT NULL);
@@ -52,7 +53,11 @@
 //! stamping everything committed, every change committed later is stamped above it. That is
 //! why a resolved "now" is safe here: no transaction can commit with an older timestamp,
 //! since timestamps are given at read time, never at write time. The stamps are stored, so
-//! every changefeed on the file, and every restart, sees the same `ts` for a change.
+//! every changefeed on the file, and every restart, sees the same `ts` for a change. They
+//! are stored apart, in the narrow `_extconn_stamps`, rather than in the change's row:
+//! filling in a column of every change rewrites every page of the changes table, about three
+//! times the work for a bulk insert. (Files stamped earlier keep `_extconn_changes.ts`, which
+//! is read when a change has no row in `_extconn_stamps`.)
 //!
 //! # Initial scan then stream
 //!
@@ -106,6 +111,7 @@ CREATE TABLE IF NOT EXISTS _extconn_changes (
     recorded INTEGER NOT NULL,
     ts INTEGER
 );
+CREATE TABLE IF NOT EXISTS _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS _extconn_capture (
     table_name TEXT PRIMARY KEY,
     columns TEXT NOT NULL,
@@ -522,6 +528,12 @@ pub fn uninstall(conn: &Connection, table: &str) -> Result<bool, CaptureError> {
         .map_err(sqlite("forget the captured table"))?;
     tx.execute("DELETE FROM _extconn_changes WHERE table_name = ?1", [table])
         .map_err(sqlite("delete the table's changes"))?;
+    ensure_stamps(&tx)?;
+    tx.execute(
+        "DELETE FROM _extconn_stamps WHERE seq NOT IN (SELECT seq FROM _extconn_changes)",
+        [],
+    )
+    .map_err(sqlite("delete the table's changes"))?;
     tx.commit().map_err(sqlite("commit the uninstall"))?;
     Ok(removed > 0)
 }
@@ -586,6 +598,23 @@ fn now_ns() -> i64 {
     Hlc::now().wall_ns
 }
 
+/// Creates `_extconn_stamps` in a file whose capture was installed before it existed.
+fn ensure_stamps(conn: &Connection) -> Result<(), CaptureError> {
+    let exists = conn
+        .prepare_cached(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_extconn_stamps'",
+        )
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, i64>(0)))
+        .map_err(sqlite("look the stamps table up"))?;
+    if exists == 0 {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL)",
+        )
+        .map_err(sqlite("create the stamps table"))?;
+    }
+    Ok(())
+}
+
 /// Stamps every change committed and not yet stamped, in `seq` order, within `tx` (which
 /// holds the write lock). Returns `(stamped_seq, floor)`.
 fn stamp(tx: &Connection) -> Result<(i64, i64), CaptureError> {
@@ -596,20 +625,23 @@ fn stamp(tx: &Connection) -> Result<(i64, i64), CaptureError> {
         .map_err(sqlite("read the change clock"))?;
     let pending: Vec<(i64, i64)> = {
         let mut stmt = tx
-            .prepare("SELECT seq, recorded FROM _extconn_changes WHERE seq > ?1 ORDER BY seq")
+            .prepare_cached(
+                "SELECT seq, recorded FROM _extconn_changes WHERE seq > ?1 ORDER BY seq",
+            )
             .map_err(sqlite("read unstamped changes"))?;
         stmt.query_map([stamped], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect::<Result<_, _>>())
             .map_err(sqlite("read unstamped changes"))?
     };
     let Some(&(last, _)) = pending.last() else { return Ok((stamped, floor)) };
+    ensure_stamps(tx)?;
     {
-        let mut update = tx
-            .prepare("UPDATE _extconn_changes SET ts = ?2 WHERE seq = ?1")
+        let mut insert = tx
+            .prepare_cached("INSERT OR REPLACE INTO _extconn_stamps (seq, ts) VALUES (?1, ?2)")
             .map_err(sqlite("stamp changes"))?;
         for (seq, recorded) in pending {
             floor = floor.saturating_add(1).max(recorded);
-            update.execute([seq, floor]).map_err(sqlite("stamp changes"))?;
+            insert.execute([seq, floor]).map_err(sqlite("stamp changes"))?;
         }
     }
     tx.execute(
@@ -661,61 +693,56 @@ pub fn read_changes(
     } else {
         stamped
     };
+    ensure_stamps(conn)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, table_name, op, key, before, after, ts FROM _extconn_changes
-             WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
+            "SELECT c.seq, c.table_name, c.op, c.key, c.before, c.after, coalesce(s.ts, c.ts)
+             FROM _extconn_changes AS c LEFT JOIN _extconn_stamps AS s ON s.seq = c.seq
+             WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
         )
         .map_err(sqlite("read changes"))?;
     let mut rows = stmt.query(params![cursor, stamped, limit]).map_err(sqlite("read changes"))?;
     let mut batch = ChangeBatch { changes: Vec::new(), cursor, caught_up: true };
     let mut examined = 0;
+    // The previous row's number of columns: rows are allocated at their size.
+    let mut width = 0;
     while let Some(row) = rows.next().map_err(sqlite("read changes"))? {
         examined += 1;
         let seq: i64 = row.get(0).map_err(sqlite("read changes"))?;
         batch.cursor = seq;
-        let table: String = row.get(1).map_err(sqlite("read changes"))?;
-        if !tables.contains(&table.as_str()) {
-            continue;
-        }
-        let get_text = |i| row.get::<_, Option<String>>(i).map_err(sqlite("read changes"));
-        let malformed = |reason: String| CaptureError::Malformed { seq, reason };
-        let op_text = get_text(2)?.unwrap_or_default();
-        let op = Op::parse(&op_text).ok_or_else(|| malformed(format!("op {op_text:?}")))?;
-        let key = match serde_json::from_str(&get_text(3)?.unwrap_or_default()) {
-            Ok(serde_json::Value::Array(values)) => {
-                values.iter().map(decode_datum).collect::<Result<Vec<_>, _>>().map_err(malformed)?
-            }
-            _ => return Err(malformed("key is not a JSON array".into())),
+        // Borrowed from SQLite's row: nothing is copied but what the change keeps.
+        let text = |i| match row.get_ref(i).map_err(sqlite("read changes"))? {
+            rusqlite::types::ValueRef::Text(t) => Ok(Some(t)),
+            _ => Ok(None),
         };
-        let before = get_text(4)?.map(|t| decode_row(&t)).transpose().map_err(malformed)?;
-        let after = get_text(5)?.map(|t| decode_row(&t)).transpose().map_err(malformed)?;
+        let Some(table) = text(1)?.and_then(|t| tables.iter().find(|n| n.as_bytes() == t)) else {
+            continue;
+        };
+        let malformed = |reason: String| CaptureError::Malformed { seq, reason };
+        let op_text = text(2)?.unwrap_or_default();
+        let op = std::str::from_utf8(op_text)
+            .ok()
+            .and_then(Op::parse)
+            .ok_or_else(|| malformed(format!("op {:?}", String::from_utf8_lossy(op_text))))?;
+        let key = decode_key(text(3)?.unwrap_or_default()).map_err(malformed)?;
+        let decode = |text| decode_row(text, width);
+        let before = text(4)?.map(decode).transpose().map_err(malformed)?;
+        let after = text(5)?.map(decode).transpose().map_err(malformed)?;
+        width = after.as_ref().or(before.as_ref()).map_or(width, |row| row.columns.len());
         let ts: i64 = row.get(6).map_err(sqlite("read changes"))?;
-        batch.changes.push(Change { seq, table, op, key, before, after, ts: Hlc::from_nanos(ts) });
+        batch.changes.push(Change {
+            seq,
+            table: (*table).to_owned(),
+            op,
+            key,
+            before,
+            after,
+            ts: Hlc::from_nanos(ts),
+        });
     }
     batch.caught_up = examined < limit;
     Ok(batch)
-}
-
-/// One value as the triggers encode it (see the module documentation).
-fn decode_datum(value: &serde_json::Value) -> Result<Datum, String> {
-    use serde_json::Value as J;
-    match value {
-        J::Null => Ok(Datum::Null),
-        J::Number(n) => n.as_i64().map(Datum::Integer).ok_or_else(|| format!("number {n}")),
-        J::String(s) => Ok(Datum::Text(s.clone())),
-        J::Array(tagged) => match tagged.as_slice() {
-            [J::String(tag), J::String(text)] if tag == "r" => {
-                parse_real(text).map(Datum::Real).ok_or_else(|| format!("REAL {text:?}"))
-            }
-            [J::String(tag), J::String(hex)] if tag == "b" => {
-                decode_hex(hex).map(Datum::Blob).ok_or_else(|| format!("BLOB {hex:?}"))
-            }
-            _ => Err(format!("tagged value {value}")),
-        },
-        other => Err(format!("value {other}")),
-    }
 }
 
 /// SQLite's `printf('%!.17g')`: a decimal, or `Inf`, `-Inf`.
@@ -734,39 +761,235 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
 }
 
-fn decode_row(text: &str) -> Result<Row, String> {
-    let OrderedObject(entries) = serde_json::from_str(text).map_err(|e| format!("row: {e}"))?;
-    let columns = entries
-        .into_iter()
-        .map(|(name, value)| Ok((name, decode_datum(&value)?)))
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(Row { columns })
+/// The key as the triggers write it: a JSON array of values.
+fn decode_key(text: &[u8]) -> Result<Vec<Datum>, String> {
+    let mut reader = Reader { text, pos: 0 };
+    let not_array = |_| "key is not a JSON array".to_owned();
+    let key = reader.array().map_err(not_array)?;
+    reader.end().map_err(not_array)?;
+    Ok(key)
 }
 
-/// A JSON object's entries in the order written (the table's column order, as the triggers
-/// wrote them), whatever map serde_json is built with.
-struct OrderedObject(Vec<(String, serde_json::Value)>);
+/// A row as the triggers write it: a JSON object of every column, in the table's order;
+/// `width` columns are expected.
+fn decode_row(text: &[u8], width: usize) -> Result<Row, String> {
+    let mut reader = Reader { text, pos: 0 };
+    let row = reader.row(width)?;
+    reader.end().map_err(|e| format!("row: {e}"))?;
+    Ok(row)
+}
 
-impl<'de> serde::Deserialize<'de> for OrderedObject {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = OrderedObject;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
+/// A reader of the JSON the triggers write, straight into [`Datum`]s: no intermediate values,
+/// and strings without escapes copied once. It reads any JSON; what is not a value the
+/// triggers could have written is an error.
+struct Reader<'a> {
+    text: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    /// The next byte that is not whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.text.get(self.pos) {
+            self.pos += 1;
+        }
+        self.text.get(self.pos).copied()
+    }
+
+    fn error(&self, what: &str) -> String {
+        format!("{what} at byte {}", self.pos)
+    }
+
+    fn eat(&mut self, byte: u8) -> Result<(), String> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected `{}`", char::from(byte))))
+        }
+    }
+
+    /// Whether a list goes on after an element: eats the `,`, or the closing `close`.
+    fn more(&mut self, close: u8) -> Result<bool, String> {
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(OrderedObject(entries))
+            Some(b) if b == close => {
+                self.pos += 1;
+                Ok(false)
+            }
+            _ => Err(self.error(&format!("expected `,` or `{}`", char::from(close)))),
+        }
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.error("trailing characters")),
+        }
+    }
+
+    fn row(&mut self, width: usize) -> Result<Row, String> {
+        let syntax = |e| format!("row: {e}");
+        self.eat(b'{').map_err(syntax)?;
+        let mut columns = Vec::with_capacity(width);
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Row { columns });
+        }
+        loop {
+            let name = self.string().map_err(syntax)?;
+            self.eat(b':').map_err(syntax)?;
+            columns.push((name, self.datum()?));
+            if !self.more(b'}').map_err(syntax)? {
+                return Ok(Row { columns });
             }
         }
-        deserializer.deserialize_map(Entries)
+    }
+
+    fn array(&mut self) -> Result<Vec<Datum>, String> {
+        self.eat(b'[')?;
+        let mut values = Vec::new();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(values);
+        }
+        loop {
+            values.push(self.datum()?);
+            if !self.more(b']')? {
+                return Ok(values);
+            }
+        }
+    }
+
+    /// One value as the triggers encode it (see the module documentation).
+    fn datum(&mut self) -> Result<Datum, String> {
+        match self.peek() {
+            Some(b'n') if self.text[self.pos..].starts_with(b"null") => {
+                self.pos += 4;
+                Ok(Datum::Null)
+            }
+            Some(b'"') => Ok(Datum::Text(self.string()?)),
+            Some(b'-' | b'0'..=b'9') => {
+                let begin = self.pos;
+                self.pos += 1;
+                while let Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-') =
+                    self.text.get(self.pos)
+                {
+                    self.pos += 1;
+                }
+                let number = String::from_utf8_lossy(&self.text[begin..self.pos]);
+                number.parse().map(Datum::Integer).map_err(|_| format!("number {number}"))
+            }
+            Some(b'[') => {
+                let begin = self.pos;
+                self.pos += 1;
+                let tagged = (|| {
+                    let tag = self.string()?;
+                    self.eat(b',')?;
+                    let text = self.string()?;
+                    self.eat(b']')?;
+                    Ok::<_, String>((tag, text))
+                })();
+                match tagged {
+                    Ok((tag, text)) if tag == "r" => {
+                        parse_real(&text).map(Datum::Real).ok_or_else(|| format!("REAL {text:?}"))
+                    }
+                    Ok((tag, hex)) if tag == "b" => {
+                        decode_hex(&hex).map(Datum::Blob).ok_or_else(|| format!("BLOB {hex:?}"))
+                    }
+                    _ => Err(format!(
+                        "tagged value {}",
+                        String::from_utf8_lossy(&self.text[begin..self.pos.min(self.text.len())])
+                    )),
+                }
+            }
+            _ => Err(self.error("value")),
+        }
+    }
+
+    /// A JSON string, unescaped; bytes that are not UTF-8 are replaced, as in the scan.
+    fn string(&mut self) -> Result<String, String> {
+        self.eat(b'"')?;
+        let begin = self.pos;
+        let Some(len) = self.text[begin..].iter().position(|&b| b == b'"' || b == b'\\') else {
+            return Err(self.error("unterminated string"));
+        };
+        self.pos += len;
+        if self.text[self.pos] == b'"' {
+            self.pos += 1;
+            return Ok(String::from_utf8_lossy(&self.text[begin..begin + len]).into_owned());
+        }
+        let mut bytes = self.text[begin..self.pos].to_vec();
+        loop {
+            match self.text.get(self.pos) {
+                None => return Err(self.error("unterminated string")),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(match String::from_utf8(bytes) {
+                        Ok(s) => s,
+                        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    });
+                }
+                Some(b'\\') => {
+                    let escape = self.text.get(self.pos + 1).copied();
+                    self.pos += 2;
+                    let byte = match escape {
+                        Some(b'"') => b'"',
+                        Some(b'\\') => b'\\',
+                        Some(b'/') => b'/',
+                        Some(b'b') => 0x08,
+                        Some(b'f') => 0x0c,
+                        Some(b'n') => b'\n',
+                        Some(b'r') => b'\r',
+                        Some(b't') => b'\t',
+                        Some(b'u') => {
+                            let c = self.code_point()?;
+                            bytes.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                            continue;
+                        }
+                        _ => return Err(self.error("invalid escape")),
+                    };
+                    bytes.push(byte);
+                }
+                Some(&b) => {
+                    bytes.push(b);
+                    self.pos += 1;
+                }
+            }
+        }
+    }
+
+    /// The character of a `\uXXXX` escape whose `\u` was read (a surrogate pair is two).
+    fn code_point(&mut self) -> Result<char, String> {
+        let high = self.hex4()?;
+        let code = if (0xd800..0xdc00).contains(&high) {
+            if self.text.get(self.pos..self.pos + 2) != Some(b"\\u") {
+                return Err(self.error("lone surrogate"));
+            }
+            self.pos += 2;
+            let low = self.hex4()?;
+            if !(0xdc00..0xe000).contains(&low) {
+                return Err(self.error("lone surrogate"));
+            }
+            0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00)
+        } else {
+            high
+        };
+        char::from_u32(code).ok_or_else(|| self.error("lone surrogate"))
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let value = self
+            .text
+            .get(self.pos..self.pos + 4)
+            .filter(|d| d.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|d| u32::from_str_radix(std::str::from_utf8(d).ok()?, 16).ok())
+            .ok_or_else(|| self.error("invalid \\u escape"))?;
+        self.pos += 4;
+        Ok(value)
     }
 }
 
@@ -777,12 +1000,21 @@ pub fn gc(conn: &Connection, cursor: i64) -> Result<usize, CaptureError> {
     if !has_changes_table(conn)? {
         return Ok(0);
     }
+    let deleted = conn
+        .execute(
+            "DELETE FROM _extconn_changes
+             WHERE seq <= ?1 AND seq <= (SELECT stamped_seq FROM _extconn_clock WHERE id = 0)",
+            [cursor],
+        )
+        .map_err(sqlite("delete consumed changes"))?;
+    ensure_stamps(conn)?;
     conn.execute(
-        "DELETE FROM _extconn_changes
+        "DELETE FROM _extconn_stamps
          WHERE seq <= ?1 AND seq <= (SELECT stamped_seq FROM _extconn_clock WHERE id = 0)",
         [cursor],
     )
-    .map_err(sqlite("delete consumed changes"))
+    .map_err(sqlite("delete consumed changes"))?;
+    Ok(deleted)
 }
 
 /// One page of the initial scan of `table`: up to `limit` rows after the key `after` (`None`
@@ -841,27 +1073,109 @@ mod tests {
             ("null", Ok(Datum::Null)),
             ("-7", Ok(Datum::Integer(-7))),
             ("\"t\"", Ok(Datum::Text("t".into()))),
+            (
+                r#""q\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00""#,
+                Ok(Datum::Text("q\"\\/\x08\x0c\n\r\té😀".into())),
+            ),
+            ("\"é\u{2028}\"", Ok(Datum::Text("é\u{2028}".into()))),
             (r#"["r","0.10000000000000001"]"#, Ok(Datum::Real(0.1))),
-            (r#"["r","Inf"]"#, Ok(Datum::Real(f64::INFINITY))),
+            (r#"[ "r" , "Inf" ]"#, Ok(Datum::Real(f64::INFINITY))),
             (r#"["r","-Inf"]"#, Ok(Datum::Real(f64::NEG_INFINITY))),
             (r#"["b","00FF"]"#, Ok(Datum::Blob(vec![0, 255]))),
             (r#"["b",""]"#, Ok(Datum::Blob(vec![]))),
             (r#"["b","0"]"#, Err(())),
             (r#"["x","1"]"#, Err(())),
+            (r#"["r"]"#, Err(())),
+            (r#""\ud83d""#, Err(())),
+            (r#""\q""#, Err(())),
+            ("\"open", Err(())),
             ("1.5", Err(())),
+            ("99999999999999999999", Err(())),
             ("{}", Err(())),
+            ("true", Err(())),
         ];
         for (text, want) in cases {
-            let value: serde_json::Value = serde_json::from_str(text).unwrap();
-            assert_eq!(decode_datum(&value).map_err(|_| ()), *want, "{text}");
+            let mut reader = Reader { text: text.as_bytes(), pos: 0 };
+            let got = reader.datum().and_then(|d| reader.end().map(|()| d));
+            assert_eq!(got.map_err(|_| ()), *want, "{text}");
         }
     }
 
     #[test]
     fn rows_keep_the_table_order() {
-        let row = decode_row(r#"{"z":1,"a":"x","m":null}"#).unwrap();
+        let row = decode_row(br#"{"z":1,"a":"x","m":null}"#, 3).unwrap();
         let names: Vec<&str> = row.columns.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["z", "a", "m"]);
+        assert_eq!(decode_row(b" { } ", 0).unwrap(), Row::default());
+        for bad in [&br#"[]"#[..], br#"{"a":1"#, br#"{"a" 1}"#, br#"{"a":1} x"#, br#"{"a":1,}"#] {
+            assert!(decode_row(bad, 1).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        let key = decode_key(br#"[1, "b"]"#).unwrap();
+        assert_eq!(key, [Datum::Integer(1), Datum::Text("b".into())]);
+        assert_eq!(decode_key(b"{}").unwrap_err(), "key is not a JSON array");
+    }
+
+    /// Stamps rise by at least 1 ns a change and never fall below what was recorded.
+    #[test]
+    fn stamps_follow_the_recurrence() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let floor = 1_000;
+        conn.execute("UPDATE _extconn_clock SET floor = ?1", [floor]).unwrap();
+        // Equal, rising, falling (a clock going back), below and far above the floor.
+        let recorded = [5, 1_000, 1_000, 1_000, 2_000, 1_500, 1_500, 2_003, 10, 9_000, 9_000];
+        for r in recorded {
+            conn.execute(
+                "INSERT INTO _extconn_changes (table_name, op, key, recorded)
+                 VALUES ('t', 'insert', '[1]', ?1)",
+                [r],
+            )
+            .unwrap();
+        }
+        // Some already stamped: stamping starts after them, from the floor.
+        conn.execute("UPDATE _extconn_clock SET stamped_seq = 2", []).unwrap();
+        let (last, got_floor) = stamp(&conn).unwrap();
+        let mut want = Vec::new();
+        let mut ts = floor;
+        for r in &recorded[2..] {
+            ts = (ts + 1).max(*r);
+            want.push(ts);
+        }
+        let stamps: Vec<i64> = conn
+            .prepare("SELECT ts FROM _extconn_stamps WHERE seq > 2 ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stamps, want);
+        assert_eq!((last, got_floor), (recorded.len() as i64, ts));
+        assert_eq!(stamp(&conn).unwrap(), (last, ts), "nothing left to stamp");
+    }
+
+    /// A file stamped before `_extconn_stamps` existed keeps its stamps, and gets the table.
+    #[test]
+    fn stamps_in_the_changes_table_are_still_read() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+        install(&conn, "t").unwrap();
+        conn.execute_batch(
+            "INSERT INTO t VALUES (1);
+             DROP TABLE _extconn_stamps;
+             UPDATE _extconn_changes SET ts = 42;
+             UPDATE _extconn_clock SET stamped_seq = 1, floor = 42;
+             INSERT INTO t VALUES (2);",
+        )
+        .unwrap();
+        let batch = read_changes(&conn, &["t"], 0, 10).unwrap();
+        let stamps: Vec<i64> = batch.changes.iter().map(|c| c.ts.wall_ns).collect();
+        assert_eq!(stamps.len(), 2);
+        assert_eq!(stamps[0], 42);
+        assert!(stamps[1] > 42, "{stamps:?}");
+        assert_eq!(gc(&conn, 2).unwrap(), 2);
+        let left: i64 =
+            conn.query_row("SELECT count(*) FROM _extconn_stamps", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! `encoding/json` instead, so without spaces: `{"resolved":"…"}` for `wrapped`,
 //! `{"__crdb__":{"resolved":"…"}}` for the other envelopes.
 
-use super::json::Json;
+use std::io::Write as _;
+
+use super::json;
 use super::{Datum, Hlc, Row};
 
 /// Errors in the encoding options, with CockroachDB's texts.
@@ -119,37 +121,94 @@ pub struct Event<'a> {
 
 /// The message key: a JSON array of the primary-key values.
 pub fn encode_key(key: &[Datum]) -> Vec<u8> {
-    key_json(key).to_bytes()
+    let mut out = Vec::new();
+    write_key(&mut out, key);
+    out
+}
+
+/// Appends the message key (see [`encode_key`]) to `out`.
+pub fn write_key(out: &mut Vec<u8>, key: &[Datum]) {
+    out.push(b'[');
+    for (i, datum) in key.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        json::write_datum(out, datum);
+    }
+    out.push(b']');
 }
 
 /// The message value; `None` when the message has none (`key_only`, and deletes with `row`).
 /// The options are assumed [validated](EncodeOptions::validate).
 pub fn encode_value(options: &EncodeOptions, event: &Event<'_>) -> Option<Vec<u8>> {
-    let value = match options.envelope {
-        Envelope::KeyOnly => return None,
+    let mut out = Vec::new();
+    write_value(&mut out, options, event).then_some(out)
+}
+
+/// Appends the message value (see [`encode_value`]) to `out`; `false`, with nothing written,
+/// when the message has none.
+pub fn write_value(out: &mut Vec<u8>, options: &EncodeOptions, event: &Event<'_>) -> bool {
+    match options.envelope {
+        Envelope::KeyOnly => return false,
         Envelope::Wrapped => {
-            let mut fields = vec![("after".to_owned(), event.after.map_or(Json::Null, row_json))];
+            // `after`, `before`, `key`, `topic`, `updated`: written in their sorted order.
+            out.extend_from_slice(b"{\"after\": ");
+            write_row_or_null(out, event.after);
             if options.diff {
-                fields.push(("before".to_owned(), event.before.map_or(Json::Null, row_json)));
+                out.extend_from_slice(b", \"before\": ");
+                write_row_or_null(out, event.before);
             }
-            fields.extend(metadata(options, event));
-            Json::Object(fields)
+            write_metadata(out, options, event, true);
+            out.push(b'}');
         }
-        Envelope::Row if event.after.is_none() => return None,
+        Envelope::Row if event.after.is_none() => return false,
         Envelope::Bare | Envelope::Row => {
-            let row = match event.after {
-                Some(after) => row_fields(after),
-                None => deleted_row_fields(event),
+            let meta = usize::from(has_metadata(options));
+            let crdb = |out: &mut Vec<u8>| {
+                out.push(b'{');
+                write_metadata(out, options, event, false);
+                out.push(b'}');
             };
-            let mut fields = row;
-            let meta = metadata(options, event);
-            if !meta.is_empty() {
-                fields.push(("__crdb__".to_owned(), Json::Object(meta)));
+            match (event.after, event.before) {
+                (Some(row), _) => {
+                    let n = row.columns.len();
+                    json::write_object(
+                        out,
+                        n + meta,
+                        |i| column_name(row, i),
+                        |out, i| match row.columns.get(i) {
+                            Some((_, datum)) => json::write_datum(out, datum),
+                            None => crdb(out),
+                        },
+                    )
+                }
+                // A deleted row as CockroachDB decodes it from the key alone: the key columns
+                // set, every other column null. The column names come from the row before.
+                (None, Some(before)) => {
+                    let n = before.columns.len();
+                    json::write_object(
+                        out,
+                        n + meta,
+                        |i| column_name(before, i),
+                        |out, i| {
+                            let Some((name, _)) = before.columns.get(i) else { return crdb(out) };
+                            match event
+                                .key_columns
+                                .iter()
+                                .position(|k| k == name)
+                                .and_then(|k| event.key.get(k))
+                            {
+                                Some(datum) => json::write_datum(out, datum),
+                                None => out.extend_from_slice(b"null"),
+                            }
+                        },
+                    )
+                }
+                (None, None) => json::write_object(out, meta, |_| b"__crdb__", |out, _| crdb(out)),
             }
-            Json::Object(fields)
         }
-    };
-    Some(value.to_bytes())
+    }
+    true
 }
 
 /// A resolved message: `{"resolved":"<ts>"}` with `wrapped`, `{"__crdb__":{"resolved":"<ts>"}}`
@@ -162,49 +221,55 @@ pub fn encode_resolved(envelope: Envelope, resolved: Hlc) -> Vec<u8> {
     }
 }
 
-fn key_json(key: &[Datum]) -> Json {
-    Json::Array(key.iter().map(Json::from_datum).collect())
+/// Column `i`'s name, or `__crdb__` past the last column.
+fn column_name(row: &Row, i: usize) -> &[u8] {
+    row.columns.get(i).map_or(b"__crdb__", |(name, _)| name.as_bytes())
 }
 
-fn row_fields(row: &Row) -> Vec<(String, Json)> {
-    row.columns.iter().map(|(name, datum)| (name.clone(), Json::from_datum(datum))).collect()
+fn write_row_or_null(out: &mut Vec<u8>, row: Option<&Row>) {
+    match row {
+        Some(row) => json::write_object(
+            out,
+            row.columns.len(),
+            |i| row.columns[i].0.as_bytes(),
+            |out, i| json::write_datum(out, &row.columns[i].1),
+        ),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
-fn row_json(row: &Row) -> Json {
-    Json::Object(row_fields(row))
+fn has_metadata(options: &EncodeOptions) -> bool {
+    options.key_in_value || options.topic_in_value || options.updated
 }
 
-/// A deleted row as CockroachDB decodes it from the key alone: the key columns set, every
-/// other column null. The column names come from the row before the delete.
-fn deleted_row_fields(event: &Event<'_>) -> Vec<(String, Json)> {
-    let Some(before) = event.before else { return Vec::new() };
-    before
-        .columns
-        .iter()
-        .map(|(name, _)| {
-            let value = event
-                .key_columns
-                .iter()
-                .position(|k| k == name)
-                .and_then(|i| event.key.get(i))
-                .map_or(Json::Null, Json::from_datum);
-            (name.clone(), value)
-        })
-        .collect()
-}
-
-fn metadata(options: &EncodeOptions, event: &Event<'_>) -> Vec<(String, Json)> {
-    let mut meta = Vec::new();
+/// The metadata fields `key`, `topic`, `updated` (in their sorted order), each preceded by
+/// `", "` unless it is the first and `first_separated` is false.
+fn write_metadata(
+    out: &mut Vec<u8>,
+    options: &EncodeOptions,
+    event: &Event<'_>,
+    first_separated: bool,
+) {
+    let mut separate = first_separated;
+    let mut field = |out: &mut Vec<u8>, name: &[u8]| {
+        if separate {
+            out.extend_from_slice(b", ");
+        }
+        separate = true;
+        out.extend_from_slice(name);
+    };
     if options.key_in_value {
-        meta.push(("key".to_owned(), key_json(event.key)));
+        field(out, b"\"key\": ");
+        write_key(out, event.key);
     }
     if options.topic_in_value {
-        meta.push(("topic".to_owned(), Json::String(event.topic.to_owned())));
+        field(out, b"\"topic\": ");
+        json::write_string(out, event.topic.as_bytes());
     }
     if options.updated {
-        meta.push(("updated".to_owned(), Json::String(event.updated.to_string())));
+        field(out, b"\"updated\": ");
+        write!(out, "\"{}\"", event.updated).expect("writing to a Vec does not fail");
     }
-    meta
 }
 
 #[cfg(test)]

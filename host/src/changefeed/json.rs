@@ -4,101 +4,101 @@
 //! `encoding/json` escapes them without HTML escaping (`\u00XX` for control characters other
 //! than `\n`, `\r`, `\t`; non-ASCII written as is; invalid UTF-8 as `\ufffd`), and numbers as
 //! `apd` decimals print (`1.5`, `1E+2`). serde_json differs on all of these, hence this.
+//!
+//! Everything is written straight into the message's buffer, with no intermediate values: a
+//! changefeed writes tens of thousands of these a second.
+
+use std::io::Write as _;
 
 use super::Datum;
 
-/// A JSON value to write.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Json {
-    Null,
-    /// A number already in its final text.
-    Number(String),
-    String(String),
-    Array(Vec<Json>),
-    /// Written with its keys sorted, whatever the order here.
-    Object(Vec<(String, Json)>),
+/// Writes the JSON of one SQLite value, as CockroachDB's `tree.AsJSON` gives it for the
+/// matching CockroachDB type: INT → number, FLOAT → number (non-finite as a string),
+/// STRING → string, BYTES → the string `\x` followed by lower-case hex, NULL → null.
+pub(crate) fn write_datum(out: &mut Vec<u8>, datum: &Datum) {
+    match datum {
+        Datum::Null => out.extend_from_slice(b"null"),
+        Datum::Integer(i) => write_integer(out, *i),
+        Datum::Real(r) => write_real(out, *r),
+        Datum::Text(t) => write_string(out, t.as_bytes()),
+        Datum::Blob(b) => write_blob(out, b),
+    }
 }
 
-impl Json {
-    /// The JSON of one SQLite value, as CockroachDB's `tree.AsJSON` gives it for the
-    /// matching CockroachDB type: INT → number, FLOAT → number (non-finite as a string),
-    /// STRING → string, BYTES → the string `\x` followed by lower-case hex, NULL → null.
-    pub(crate) fn from_datum(datum: &Datum) -> Json {
-        match datum {
-            Datum::Null => Json::Null,
-            Datum::Integer(i) => Json::Number(i.to_string()),
-            Datum::Real(r) if r.is_finite() => Json::Number(float_text(*r)),
-            Datum::Real(r) => Json::String(if *r > 0.0 { "Infinity" } else { "-Infinity" }.into()),
-            Datum::Text(t) => Json::String(t.clone()),
-            Datum::Blob(b) => {
-                let mut s = String::with_capacity(2 + 2 * b.len());
-                s.push_str("\\x");
-                for byte in b {
-                    s.push_str(&format!("{byte:02x}"));
-                }
-                Json::String(s)
-            }
-        }
-    }
+pub(crate) fn write_integer(out: &mut Vec<u8>, i: i64) {
+    write!(out, "{i}").expect("writing to a Vec does not fail");
+}
 
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        match self {
-            Json::Null => out.extend_from_slice(b"null"),
-            Json::Number(n) => out.extend_from_slice(n.as_bytes()),
-            Json::String(s) => write_string(out, s.as_bytes()),
-            Json::Array(items) => {
-                out.push(b'[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    item.write(out);
-                }
-                out.push(b']');
-            }
-            Json::Object(entries) => {
-                let mut sorted: Vec<&(String, Json)> = entries.iter().collect();
-                sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-                out.push(b'{');
-                for (i, (key, value)) in sorted.into_iter().enumerate() {
-                    if i > 0 {
-                        out.extend_from_slice(b", ");
-                    }
-                    write_string(out, key.as_bytes());
-                    out.extend_from_slice(b": ");
-                    value.write(out);
-                }
-                out.push(b'}');
-            }
-        }
+/// A REAL: a number when finite, else the string `"Infinity"` or `"-Infinity"`.
+pub(crate) fn write_real(out: &mut Vec<u8>, r: f64) {
+    if r.is_finite() {
+        write_float(out, r);
+    } else if r > 0.0 {
+        out.extend_from_slice(b"\"Infinity\"");
+    } else {
+        out.extend_from_slice(b"\"-Infinity\"");
     }
+}
 
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.write(&mut out);
-        out
+/// A BLOB: the string `"\\x…"` of its lower-case hex.
+pub(crate) fn write_blob(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(6 + 2 * bytes.len());
+    out.extend_from_slice(b"\"\\\\x");
+    for byte in bytes {
+        out.push(HEX[usize::from(byte >> 4)]);
+        out.push(HEX[usize::from(byte & 0xf)]);
+    }
+    out.push(b'"');
+}
+
+/// Writes an object of `len` entries with its keys sorted by their bytes (stably, as
+/// CockroachDB keeps a duplicate's order): entry `i` has the key `key(i)`, and its value is
+/// written by `value(out, i)`.
+pub(crate) fn write_object<'k>(
+    out: &mut Vec<u8>,
+    len: usize,
+    key: impl Fn(usize) -> &'k [u8],
+    mut value: impl FnMut(&mut Vec<u8>, usize),
+) {
+    let mut write = |out: &mut Vec<u8>, order: &mut dyn Iterator<Item = usize>| {
+        out.push(b'{');
+        for (n, i) in order.enumerate() {
+            if n > 0 {
+                out.extend_from_slice(b", ");
+            }
+            write_string(out, key(i));
+            out.extend_from_slice(b": ");
+            value(out, i);
+        }
+        out.push(b'}');
+    };
+    // A row has at most 63 columns (and `__crdb__`): its order fits on the stack.
+    let mut small = [0u8; 64];
+    if let Some(order) = small.get_mut(..len) {
+        for (i, slot) in order.iter_mut().enumerate() {
+            *slot = i as u8;
+        }
+        order.sort_by(|a, b| key(usize::from(*a)).cmp(key(usize::from(*b))));
+        write(out, &mut order.iter().map(|i| usize::from(*i)));
+    } else {
+        let mut order: Vec<usize> = (0..len).collect();
+        order.sort_by(|a, b| key(*a).cmp(key(*b)));
+        write(out, &mut order.into_iter());
     }
 }
 
 /// Go's `encoding/json` string escaping without `SetEscapeHTML`, as CockroachDB copied it.
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    if let Ok(valid) = std::str::from_utf8(s) {
+        write_escaped(out, valid.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for chunk in s.utf8_chunks() {
-        for &b in chunk.valid().as_bytes() {
-            match b {
-                b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-                b'\n' => out.extend_from_slice(b"\\n"),
-                b'\r' => out.extend_from_slice(b"\\r"),
-                b'\t' => out.extend_from_slice(b"\\t"),
-                0..0x20 => {
-                    out.extend_from_slice(b"\\u00");
-                    out.push(HEX[usize::from(b >> 4)]);
-                    out.push(HEX[usize::from(b & 0xf)]);
-                }
-                _ => out.push(b),
-            }
-        }
+        write_escaped(out, chunk.valid().as_bytes());
         for _ in chunk.invalid() {
             out.extend_from_slice(b"\\ufffd");
         }
@@ -106,43 +106,104 @@ fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// Valid UTF-8, escaped; runs that need no escape are copied whole.
+fn write_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..0x20 => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        start = i + 1;
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+    }
+    out.extend_from_slice(&s[start..]);
+}
+
 /// A finite float as CockroachDB writes a FLOAT in JSON: `apd.Decimal.SetFloat64` (the
 /// shortest digits that round-trip, `strconv.FormatFloat(f, 'E', -1, 64)`) printed by
 /// `Decimal.String`, the General Decimal Arithmetic to-scientific-string: plain notation when
 /// the exponent is at most 0 and the adjusted exponent at least -6, else `d.dddE±n`.
-pub(crate) fn float_text(f: f64) -> String {
-    // Rust's `{:e}` is also the shortest round-trip form: `-1.5e-7`, `1e2`, `0e0`.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` has an exponent");
-    let adjusted: i64 = exp.parse().expect("`{:e}` exponent is an integer");
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
+pub(crate) fn write_float(out: &mut Vec<u8>, f: f64) {
+    // Rust's `{:e}` is also the shortest round-trip form: `-1.5e-7`, `1e2`, `0e0`. At most
+    // 17 digits, a sign, a point and a four-character exponent.
+    let mut buf = [0u8; 32];
+    let len = {
+        let mut cursor = &mut buf[..];
+        write!(cursor, "{f:e}").expect("`{:e}` of an f64 fits 32 bytes");
+        32 - cursor.len()
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let n = digits.len() as i64;
+    let sci = &buf[..len];
+    let e = sci.iter().position(|&b| b == b'e').expect("`{:e}` has an exponent");
+    let (mantissa, exp) = (&sci[..e], &sci[e + 1..]);
+    let adjusted: i64 = std::str::from_utf8(exp)
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .expect("`{:e}` exponent is an integer");
+    let mantissa = match mantissa.strip_prefix(b"-") {
+        Some(rest) => {
+            out.push(b'-');
+            rest
+        }
+        None => mantissa,
+    };
+    let mut digit_buf = [0u8; 32];
+    let mut n = 0;
+    for &c in mantissa.iter().filter(|c| **c != b'.') {
+        digit_buf[n] = c;
+        n += 1;
+    }
+    let digits = &digit_buf[..n];
+    let n = n as i64;
     let exponent = adjusted - (n - 1);
-    let body = if exponent <= 0 && adjusted >= -6 {
+    if exponent <= 0 && adjusted >= -6 {
         if exponent == 0 {
-            digits
+            out.extend_from_slice(digits);
         } else if n > -exponent {
             let point = (n + exponent) as usize;
-            format!("{}.{}", &digits[..point], &digits[point..])
+            out.extend_from_slice(&digits[..point]);
+            out.push(b'.');
+            out.extend_from_slice(&digits[point..]);
         } else {
-            format!("0.{}{digits}", "0".repeat((-exponent - n) as usize))
+            out.extend_from_slice(b"0.");
+            out.extend(std::iter::repeat_n(b'0', (-exponent - n) as usize));
+            out.extend_from_slice(digits);
         }
     } else {
         let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
-        let exp_sign = if adjusted >= 0 { "+" } else { "-" };
-        format!("{first}{fraction}E{exp_sign}{}", adjusted.abs())
-    };
-    format!("{sign}{body}")
+        out.extend_from_slice(first);
+        if !rest.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(rest);
+        }
+        out.push(b'E');
+        out.push(if adjusted >= 0 { b'+' } else { b'-' });
+        write_integer(out, adjusted.abs());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(write: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        write(&mut out);
+        String::from_utf8(out).unwrap()
+    }
 
     #[test]
     fn floats_print_as_apd_decimals() {
@@ -167,7 +228,7 @@ mod tests {
             (5e-324, "5E-324"),
         ];
         for (f, want) in cases {
-            assert_eq!(float_text(*f), *want, "float {f:?}");
+            assert_eq!(text(|out| write_float(out, *f)), *want, "float {f:?}");
         }
     }
 
@@ -183,9 +244,7 @@ mod tests {
             (b"a\xffb", r#""a\ufffdb""#),
         ];
         for (input, want) in cases {
-            let mut out = Vec::new();
-            write_string(&mut out, input);
-            assert_eq!(String::from_utf8(out).unwrap(), *want, "input {input:?}");
+            assert_eq!(text(|out| write_string(out, input)), *want, "input {input:?}");
         }
     }
 
@@ -202,21 +261,28 @@ mod tests {
             (Datum::Blob(vec![]), r#""\\x""#),
         ];
         for (datum, want) in cases {
-            assert_eq!(String::from_utf8(Json::from_datum(&datum).to_bytes()).unwrap(), want);
+            assert_eq!(text(|out| write_datum(out, &datum)), want);
         }
     }
 
     #[test]
     fn objects_sort_keys_by_bytes() {
-        let object = Json::Object(vec![
-            ("b".into(), Json::Null),
-            ("__crdb__".into(), Json::Array(vec![Json::Number("1".into()), Json::Null])),
-            ("B".into(), Json::String("v".into())),
-            ("a".into(), Json::Object(vec![])),
-        ]);
-        assert_eq!(
-            String::from_utf8(object.to_bytes()).unwrap(),
-            r#"{"B": "v", "__crdb__": [1, null], "a": {}, "b": null}"#
-        );
+        let entries: &[(&str, &str)] =
+            &[("b", "null"), ("__crdb__", "[1, null]"), ("B", "\"v\""), ("a", "{}"), ("a", "2")];
+        let object = text(|out| {
+            write_object(
+                out,
+                entries.len(),
+                |i| entries[i].0.as_bytes(),
+                |out, i| out.extend(entries[i].1.bytes()),
+            )
+        });
+        assert_eq!(object, r#"{"B": "v", "__crdb__": [1, null], "a": {}, "a": 2, "b": null}"#);
+        let many: Vec<String> = (0..70).rev().map(|i| format!("c{i:02}")).collect();
+        let object = text(|out| {
+            write_object(out, many.len(), |i| many[i].as_bytes(), |out, _| out.push(b'0'))
+        });
+        let want: Vec<String> = (0..70).map(|i| format!(r#""c{i:02}": 0"#)).collect();
+        assert_eq!(object, format!("{{{}}}", want.join(", ")));
     }
 }
