@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{env, err, host, ok, root, unique};
 use extconn_host::{Outcome, Session, Value};
-use kafka::{Record, read_all};
+use kafka::{Record, assert_resolved_order, read_all};
 use serde_json::Value as Json;
 
 fn node(dir: &std::path::Path) -> Child {
@@ -147,31 +147,7 @@ fn a_changefeed_delivers_the_scan_and_every_change_in_order_across_a_node_restar
     // In each partition, resolved timestamps only rise, and no new change comes after a
     // resolved timestamp above it.
     assert!(!resolved.is_empty());
-    let mut newest_resolved: BTreeMap<i32, String> = BTreeMap::new();
-    let mut seen_updates: BTreeMap<String, String> = BTreeMap::new();
-    for (partition, key, value) in &messages {
-        let value: Json = serde_json::from_slice(value).unwrap();
-        let newest = newest_resolved.entry(*partition).or_default();
-        match key {
-            None => {
-                let ts = value["resolved"].as_str().unwrap().to_owned();
-                assert!(ts >= *newest, "resolved went back from {newest} to {ts}");
-                *newest = ts;
-            }
-            Some(key) => {
-                let updated = value["updated"].as_str().unwrap().to_owned();
-                let key = String::from_utf8(key.clone()).unwrap();
-                let new = seen_updates.get(&key).is_none_or(|prev| *prev < updated);
-                assert!(
-                    !new || updated > *newest,
-                    "a new change at {updated} came after resolved {newest}"
-                );
-                if new {
-                    seen_updates.insert(key, updated);
-                }
-            }
-        }
-    }
+    assert_resolved_order(&messages);
     // The job is visible, running, and can be paused, resumed and canceled.
     let jobs = ok(&mut host, &root(), "SHOW CHANGEFEED JOBS");
     let Ok(Outcome::Rows(jobs)) = &jobs[0].outcome else { panic!() };

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::{env, host, ok, root, unique};
 use extconn_host::{Host, Outcome, Session, Value};
-use kafka::{Record, read_all};
+use kafka::{Record, assert_resolved_order, read_all};
 use serde_json::Value as Json;
 
 /// The tansu binary `scripts/services start` installs.
@@ -325,28 +325,7 @@ fn a_changefeed_retries_while_the_broker_is_away_and_loses_nothing_when_it_retur
     assert_eq!(per_key["[3]"].last().unwrap()["name"], "cy", "{per_key:?}");
     // In each partition, resolved timestamps only rise and no new change follows a resolved
     // timestamp above it: duplicates, if any, are only of changes already resolved-over.
-    let mut newest_resolved: BTreeMap<i32, String> = BTreeMap::new();
-    let mut seen_updates: BTreeMap<String, String> = BTreeMap::new();
-    for (partition, key, value) in &messages {
-        let value: Json = serde_json::from_slice(value).unwrap();
-        let newest = newest_resolved.entry(*partition).or_default();
-        match key {
-            None => {
-                let ts = value["resolved"].as_str().unwrap().to_owned();
-                assert!(ts >= *newest, "resolved went back from {newest} to {ts}");
-                *newest = ts;
-            }
-            Some(key) => {
-                let updated = value["updated"].as_str().unwrap().to_owned();
-                let key = String::from_utf8(key.clone()).unwrap();
-                let new = seen_updates.get(&key).is_none_or(|prev| *prev < updated);
-                assert!(!new || updated > *newest, "new change {updated} after resolved {newest}");
-                if new {
-                    seen_updates.insert(key, updated);
-                }
-            }
-        }
-    }
+    assert_resolved_order(&messages);
 
     // The job reports the outage in words, then recovers.
     assert!(

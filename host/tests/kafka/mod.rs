@@ -1,6 +1,7 @@
 //! Reading Kafka topics back in the changefeed tests: an independent rdkafka consumer.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
@@ -51,4 +52,35 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
         }
     }
     out
+}
+
+/// In each partition, resolved timestamps only rise, and no new change (one whose key was not
+/// seen at that `updated` time or later) comes after a resolved timestamp above it: duplicates,
+/// if any, are only of changes already resolved-over.
+pub fn assert_resolved_order(messages: &[Record]) {
+    let mut newest_resolved: BTreeMap<i32, String> = BTreeMap::new();
+    let mut seen_updates: BTreeMap<String, String> = BTreeMap::new();
+    for (partition, key, value) in messages {
+        let value: serde_json::Value = serde_json::from_slice(value).unwrap();
+        let newest = newest_resolved.entry(*partition).or_default();
+        match key {
+            None => {
+                let ts = value["resolved"].as_str().unwrap().to_owned();
+                assert!(ts >= *newest, "resolved went back from {newest} to {ts}");
+                *newest = ts;
+            }
+            Some(key) => {
+                let updated = value["updated"].as_str().unwrap().to_owned();
+                let key = String::from_utf8(key.clone()).unwrap();
+                let new = seen_updates.get(&key).is_none_or(|prev| *prev < updated);
+                assert!(
+                    !new || updated > *newest,
+                    "a new change at {updated} came after resolved {newest}"
+                );
+                if new {
+                    seen_updates.insert(key, updated);
+                }
+            }
+        }
+    }
 }
