@@ -139,6 +139,10 @@ export function createHost({ externDir, nodeId = '1', now = () => BigInt(Date.no
           next.memberships = next.memberships.filter((m) => !(m.role === role && m.member === member));
           break;
         }
+        // This host runs no jobs: there is none to cancel, and no connection is in use.
+        case 'cancel-job':
+        case 'require-unused-connection':
+          break;
         default:
           throw new IoFailure('unsupported', `this host cannot apply a ${tag} mutation`);
       }
@@ -243,6 +247,9 @@ export function createHost({ externDir, nodeId = '1', now = () => BigInt(Date.no
       case 'random':
         // Salts for password verifiers.
         return { tag: 'data', val: crypto.getRandomValues(new Uint8Array(val)) };
+      case 'list-dependents':
+        // No jobs run here, so nothing depends on a connection (WIT 0.2.0).
+        return { tag: 'dependents', val: [] };
       default:
         // sink-probe, kms-encrypt, kms-decrypt, and whatever a later WIT version adds.
         throw new IoFailure('unsupported', `this host cannot perform ${tag} requests`);

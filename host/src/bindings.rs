@@ -1,11 +1,47 @@
 //! The generated WIT bindings and their conversions to the host's own types. Nothing generated
 //! leaves this crate: the rest of the host speaks `crate::model`, `crate::catalog` and
 //! `extconn_providers`.
+//!
+//! The host speaks the current WIT version, `extconn:connections@0.2.0`, and still runs
+//! components built for `0.1.0` (DESIGN: a released version stays supported): [`v0_1`] holds
+//! their bindings, and [`legacy`] carries values between the two. 0.2.0 only appends cases to
+//! 0.1.0's variants and adds a record, so every 0.1.0 value is a 0.2.0 value, and every 0.2.0
+//! answer to a 0.1.0 request is a 0.1.0 value.
 
 wasmtime::component::bindgen!({
     world: "plugin",
-    path: "../wit",
+    path: "../wit/0.2.0",
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
+
+/// Bindings of `extconn:connections@0.1.0`, for components built against it.
+pub(crate) mod v0_1 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../wit/0.1.0",
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+
+    pub(crate) use exports::extconn::connections::connections::ResolveInput;
+    pub(crate) use exports::extconn::connections::types as wit;
+}
+
+/// Moves a value between the 0.1.0 and 0.2.0 bindings of the same WIT type. The generated types
+/// differ only in their Rust paths, so a self-describing encoding (CBOR, which keeps field and
+/// case names and every `f64`, NaN included) carries one into the other; a value the other
+/// version cannot hold (a 0.2.0-only case) is an error, never a silent change.
+pub(crate) mod legacy {
+    pub(crate) fn convert<A, B>(value: &A) -> Result<B, String>
+    where
+        A: serde::Serialize,
+        B: serde::de::DeserializeOwned,
+    {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(value, &mut bytes).map_err(|e| e.to_string())?;
+        ciborium::from_reader(bytes.as_slice())
+            .map_err(|e| format!("a value does not exist in extconn:connections@0.1.0: {e}"))
+    }
+}
 
 pub(crate) use exports::extconn::connections::types as wit;
 
@@ -239,6 +275,19 @@ impl From<wit::Mutation> for catalog::Mutation {
             wit::Mutation::DeleteMembership((role, member)) => {
                 Self::DeleteMembership { role, member }
             }
+            wit::Mutation::CancelJob(id) => Self::CancelJob(id),
+            wit::Mutation::RequireUnusedConnection(name) => Self::RequireUnusedConnection(name),
+        }
+    }
+}
+
+impl From<catalog::Dependent> for wit::Dependent {
+    fn from(d: catalog::Dependent) -> Self {
+        Self {
+            job_id: d.job_id,
+            job_type: d.job_type,
+            status: d.status,
+            description: d.description,
         }
     }
 }

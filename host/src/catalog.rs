@@ -232,6 +232,10 @@ pub enum Mutation {
         /// Whether the member may administer the role.
         admin_option: bool,
     },
+    /// Cancels a job that has not finished; finished or missing is not an error.
+    CancelJob(i64),
+    /// Changes nothing. Precondition: no unfinished job uses the connection of that name.
+    RequireUnusedConnection(String),
     /// Removes a membership; absent is not an error.
     DeleteMembership {
         /// The role.
@@ -367,6 +371,9 @@ impl Catalog {
             SCHEMA_VERSION => {}
             found => return Err(CatalogError::TooNew { found }),
         }
+        // The jobs table lives in the same file, so that a DROP that cancels the jobs using a
+        // connection is one transaction; `IF NOT EXISTS`, so no schema version is needed.
+        tx.execute_batch(crate::jobs::SCHEMA).map_err(sql("schema"))?;
         tx.commit().map_err(sql("schema"))?;
         Ok(Self { db })
     }
@@ -444,6 +451,12 @@ impl Catalog {
             out.extend(self.read_principal(&name)?);
         }
         Ok(out)
+    }
+
+    /// The unfinished jobs that use the connection `name` (changefeeds whose sink it names),
+    /// ordered by id.
+    pub fn list_dependents(&self, name: &str) -> Result<Vec<Dependent>> {
+        dependents(&self.db, name).map_err(sql("list-dependents"))
     }
 
     /// The connection of exactly that name.
@@ -649,7 +662,50 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, mutation: &Mutation) -> rusqlite::R
                 .execute([role, member])?;
             Ok(true)
         }
+        Mutation::CancelJob(id) => {
+            let now = crate::jobs::now_micros();
+            tx.prepare_cached(&format!(
+                "UPDATE jobs SET status = 'canceled', modified = ?2, finished = ?2 \
+                 WHERE id = ?1 AND status NOT IN {FINISHED}"
+            ))?
+            .execute(params![id, now])?;
+            Ok(true)
+        }
+        Mutation::RequireUnusedConnection(name) => Ok(dependents(tx, name)?.is_empty()),
     }
+}
+
+/// A job that uses a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    /// Its id.
+    pub job_id: i64,
+    /// `CHANGEFEED`, …
+    pub job_type: String,
+    /// `running`, `paused`, …
+    pub status: String,
+    /// Its statement, redacted.
+    pub description: String,
+}
+
+/// What no job in one of these states is using any more.
+const FINISHED: &str = "('succeeded', 'failed', 'canceled')";
+
+fn dependents(db: &rusqlite::Connection, name: &str) -> rusqlite::Result<Vec<Dependent>> {
+    let mut stmt = db.prepare_cached(&format!(
+        "SELECT id, job_type, status, description FROM jobs \
+         WHERE status NOT IN {FINISHED} AND payload IS NOT NULL \
+         AND json_valid(payload) AND payload ->> '$.connection' = ?1 ORDER BY id"
+    ))?;
+    stmt.query_map([name], |row| {
+        Ok(Dependent {
+            job_id: row.get(0)?,
+            job_type: row.get(1)?,
+            status: row.get(2)?,
+            description: row.get(3)?,
+        })
+    })?
+    .collect()
 }
 
 /// SQLite integers are signed: versions beyond `i64::MAX` (never reached) saturate.

@@ -375,6 +375,12 @@ impl Io {
                     A::Applied(applied.map_err(|f| wit::PreconditionFailed { index: f.index }))
                 })
             }
+            R::ListDependents(name) => {
+                debug!(request = "list-dependents", %name);
+                catalog
+                    .list_dependents(&name)
+                    .map(|list| A::Dependents(list.into_iter().map(Into::into).collect()))
+            }
             R::Now => return Ok(A::Now(now_micros())),
             R::Random(n) => return Ok(random_bytes(n)),
             object => {
@@ -472,6 +478,7 @@ fn request_name(request: &wit::Request) -> &'static str {
         wit::Request::KmsDecrypt(_) => "kms-decrypt",
         wit::Request::Now => "now",
         wit::Request::Random(_) => "random",
+        wit::Request::ListDependents(_) => "list-dependents",
     }
 }
 

@@ -9,7 +9,8 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::model::{Column, ErrorKind, Outcome, Rows, SqlError, Value};
 
-const SCHEMA: &str = "
+/// The jobs table; the catalog creates it too, since DROP EXTERNAL CONNECTION reads it.
+pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     job_type TEXT NOT NULL,

@@ -150,7 +150,9 @@ pub enum RuntimeError {
         source: BoxError,
     },
     /// The component does not have the imports and exports of world `extconn:connections/plugin`.
-    #[error("the component does not fit this host (world extconn:connections/plugin@0.1.0)")]
+    #[error(
+        "the component does not fit this host (world extconn:connections/plugin@0.2.0 or @0.1.0)"
+    )]
     Link {
         /// Why.
         #[source]
@@ -239,7 +241,7 @@ pub struct Runtime {
 struct Inner {
     engine: Engine,
     component: Component,
-    pre: bindings::PluginPre<StoreState>,
+    pre: Pre,
     memory_limit: usize,
     call_deadline: Duration,
     deadline_ticks: u64,
@@ -277,10 +279,22 @@ impl Runtime {
         let (component, cache_status, cache_file) = load_component(&engine, bytes, &config.cache)?;
         tracing::debug!(?cache_status, elapsed = ?started.elapsed(), "component ready");
         let linker = Linker::<StoreState>::new(&engine);
-        let pre = linker
+        let instance_pre = linker
             .instantiate_pre(&component)
-            .and_then(bindings::PluginPre::new)
             .map_err(|e| RuntimeError::Link { source: e.into_boxed_dyn_error() })?;
+        let pre = match bindings::PluginPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::Current(pre),
+            Err(current) => match bindings::v0_1::PluginPre::new(instance_pre) {
+                Ok(pre) => {
+                    tracing::info!("the component speaks extconn:connections@0.1.0");
+                    Pre::V0_1(pre)
+                }
+                // Report the current version's mismatch: that is what a new component targets.
+                Err(_) => {
+                    return Err(RuntimeError::Link { source: current.into_boxed_dyn_error() });
+                }
+            },
+        };
         let ticks = config.call_deadline.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -358,9 +372,13 @@ impl Runtime {
             call_deadline: inner.call_deadline,
             spent: false,
         };
-        match inner.pre.instantiate(&mut plugin.store) {
-            Ok(bindings) => {
-                plugin.bindings = Some(bindings);
+        let instantiated = match &inner.pre {
+            Pre::Current(pre) => pre.instantiate(&mut plugin.store).map(Api::Current),
+            Pre::V0_1(pre) => pre.instantiate(&mut plugin.store).map(Api::V0_1),
+        };
+        match instantiated {
+            Ok(api) => {
+                plugin.bindings = Some(api);
                 Ok(plugin)
             }
             Err(e) => Err(plugin.failure(e)),
@@ -391,6 +409,21 @@ impl Runtime {
         self.inner.idle.lock().map_or(0, |idle| idle.len())
     }
 }
+
+/// The linked component, by the WIT version it was built for.
+enum Pre {
+    Current(bindings::PluginPre<StoreState>),
+    V0_1(bindings::v0_1::PluginPre<StoreState>),
+}
+
+/// An instance's exports, by WIT version.
+enum Api {
+    Current(bindings::Plugin),
+    V0_1(bindings::v0_1::Plugin),
+}
+
+type Guest = bindings::exports::extconn::connections::connections::Guest;
+type GuestV0_1 = bindings::v0_1::exports::extconn::connections::connections::Guest;
 
 /// The store's data: only the limits.
 struct StoreState {
@@ -448,7 +481,7 @@ impl ResourceLimiter for Limits {
 pub struct Plugin {
     store: Store<StoreState>,
     /// `None` only while instantiating.
-    bindings: Option<bindings::Plugin>,
+    bindings: Option<Api>,
     deadline_ticks: u64,
     memory_limit: usize,
     call_deadline: Duration,
@@ -467,24 +500,41 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
+    /// The WIT version the component was built for: `0.2.0` or `0.1.0`.
+    pub fn wit_version(&self) -> &'static str {
+        match self.bindings {
+            Some(Api::V0_1(_)) => "0.1.0",
+            _ => "0.2.0",
+        }
+    }
+
     /// The component's version (`CARGO_PKG_VERSION` of `plugin/`).
     pub fn version(&mut self) -> Result<String, RuntimeError> {
-        self.call(|api, store| api.call_version(store))
+        self.call(|api, store| api.call_version(store), |api, store| api.call_version(store))
     }
 
     /// The display form of a URI (never fails: a bad URI gives `failed to redact the URI: …`).
     pub fn redact_uri(&mut self, uri: &str) -> Result<String, RuntimeError> {
-        self.call(|api, store| api.call_redact_uri(store, uri))
+        self.call(
+            |api, store| api.call_redact_uri(store, uri),
+            |api, store| api.call_redact_uri(store, uri),
+        )
     }
 
     /// [`Plugin::redact_uri`] for many URIs in one call.
     pub fn redact_uris(&mut self, uris: &[String]) -> Result<Vec<String>, RuntimeError> {
-        self.call(|api, store| api.call_redact_uris(store, uris))
+        self.call(
+            |api, store| api.call_redact_uris(store, uris),
+            |api, store| api.call_redact_uris(store, uris),
+        )
     }
 
     /// Parses and checks a URI as CREATE EXTERNAL CONNECTION would, without I/O.
     pub fn parse_uri(&mut self, uri: &str) -> Result<Result<UriInfo, SqlError>, RuntimeError> {
-        let parsed = self.call(|api, store| api.call_parse_uri(store, uri))?;
+        let parsed = self.call(
+            |api, store| api.call_parse_uri(store, uri),
+            |api, store| legacy(api.call_parse_uri(store, uri)),
+        )?;
         Ok(parsed.map(Into::into).map_err(Into::into))
     }
 
@@ -493,7 +543,10 @@ impl Plugin {
         &mut self,
         uris: &[String],
     ) -> Result<Vec<Result<UriInfo, SqlError>>, RuntimeError> {
-        let parsed = self.call(|api, store| api.call_parse_uris(store, uris))?;
+        let parsed = self.call(
+            |api, store| api.call_parse_uris(store, uris),
+            |api, store| legacy(api.call_parse_uris(store, uris)),
+        )?;
         Ok(parsed.into_iter().map(|r| r.map(Into::into).map_err(Into::into)).collect())
     }
 
@@ -514,7 +567,13 @@ impl Plugin {
             connection: connection.map(Into::into),
             grants: grants.into_iter().map(Into::into).collect(),
         };
-        let resolved = self.call(|api, store| api.call_resolve(store, &input))?;
+        let resolved = self.call(
+            |api, store| api.call_resolve(store, &input),
+            |api, store| {
+                let input: bindings::v0_1::ResolveInput = to_legacy(&input)?;
+                legacy(api.call_resolve(store, &input))
+            },
+        )?;
         Ok(resolved.map(Into::into).map_err(Into::into))
     }
 
@@ -524,7 +583,13 @@ impl Plugin {
         session: &wit::Session,
         sql: &str,
     ) -> Result<ResourceAny, RuntimeError> {
-        self.call(|api, store| api.statement().call_constructor(store, session, sql))
+        self.call(
+            |api, store| api.statement().call_constructor(store, session, sql),
+            |api, store| {
+                let session: bindings::v0_1::wit::Session = to_legacy(session)?;
+                api.statement().call_constructor(store, &session, sql)
+            },
+        )
     }
 
     /// One `resume` of a statement.
@@ -533,7 +598,13 @@ impl Plugin {
         statement: ResourceAny,
         responses: &[wit::Response],
     ) -> Result<wit::Step, RuntimeError> {
-        self.call(|api, store| api.statement().call_resume(store, statement, responses))
+        self.call(
+            |api, store| api.statement().call_resume(store, statement, responses),
+            |api, store| {
+                let responses: Vec<bindings::v0_1::wit::Response> = to_legacy(&responses)?;
+                legacy(api.statement().call_resume(store, statement, &responses))
+            },
+        )
     }
 
     /// Drops a statement resource; a failure only means the instance is spent anyway.
@@ -543,20 +614,20 @@ impl Plugin {
         }
     }
 
-    /// Calls into the component with a fresh deadline and classifies a failure.
+    /// Calls into the component, through the bindings of its WIT version, with a fresh
+    /// deadline, and classifies a failure.
     fn call<T>(
         &mut self,
-        f: impl FnOnce(
-            &bindings::exports::extconn::connections::connections::Guest,
-            &mut Store<StoreState>,
-        ) -> wasmtime::Result<T>,
+        current: impl FnOnce(&Guest, &mut Store<StoreState>) -> wasmtime::Result<T>,
+        v0_1: impl FnOnce(&GuestV0_1, &mut Store<StoreState>) -> wasmtime::Result<T>,
     ) -> Result<T, RuntimeError> {
         self.store.set_epoch_deadline(self.deadline_ticks);
-        let Some(bindings) = &self.bindings else {
-            unreachable!("a Plugin is only handed out instantiated")
+        let result = match &self.bindings {
+            Some(Api::Current(b)) => current(b.extconn_connections_connections(), &mut self.store),
+            Some(Api::V0_1(b)) => v0_1(b.extconn_connections_connections(), &mut self.store),
+            None => unreachable!("a Plugin is only handed out instantiated"),
         };
-        let api = bindings.extconn_connections_connections();
-        f(api, &mut self.store).map_err(|e| self.failure(e))
+        result.map_err(|e| self.failure(e))
     }
 
     /// Describes a failed call for the user: out of memory, out of time, or the trap.
@@ -576,6 +647,20 @@ impl Plugin {
         tracing::warn!(%reason, details = ?error, "the component failed");
         RuntimeError::Failed { reason, source: error.into_boxed_dyn_error() }
     }
+}
+
+/// A 0.1.0 component's answer as the 0.2.0 value it is.
+fn legacy<A: serde::Serialize, B: serde::de::DeserializeOwned>(
+    answer: wasmtime::Result<A>,
+) -> wasmtime::Result<B> {
+    bindings::legacy::convert(&answer?).map_err(wasmtime::Error::msg)
+}
+
+/// A 0.2.0 value for a 0.1.0 component.
+fn to_legacy<A: serde::Serialize, B: serde::de::DeserializeOwned>(
+    value: &A,
+) -> wasmtime::Result<B> {
+    bindings::legacy::convert(value).map_err(wasmtime::Error::msg)
 }
 
 fn human_bytes(bytes: usize) -> String {

@@ -332,6 +332,57 @@ fn a_changefeed_into_s3_writes_ordered_ndjson_and_resolved_files() {
     );
 }
 
+/// CockroachDB drops a sink connection from under its changefeeds (its issue 98611); extconn
+/// refuses with the jobs' ids (2BP01) unless CASCADE cancels them in the same transaction.
+#[test]
+fn drop_of_a_sink_connection_that_changefeeds_use_is_refused_unless_cascade() {
+    let (mut host, dir) = host();
+    let sink = dir.path().join("sink");
+    ok(&mut host, &root(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    ok(&mut host, &root(), "CREATE EXTERNAL CONNECTION sink AS 'nodelocal://1/feed'");
+    let into = "CREATE CHANGEFEED FOR t INTO 'external://sink/sub' WITH key_in_value";
+    let a = job_id(&ok(&mut host, &root(), into));
+    let b = job_id(&ok(&mut host, &root(), into));
+    // A changefeed into a direct URI uses no connection and is no dependent.
+    let direct = job_id(&ok(
+        &mut host,
+        &root(),
+        "CREATE CHANGEFEED FOR t INTO 'nodelocal://1/direct' WITH key_in_value",
+    ));
+    ok(&mut host, &root(), &format!("PAUSE JOB {b}"));
+
+    let e = err(&mut host, &root(), "DROP EXTERNAL CONNECTION sink");
+    assert_eq!(e.sqlstate, "2BP01", "{e:?}");
+    assert_eq!(
+        e.message,
+        format!("cannot drop external connection \"sink\" because jobs use it: {a}, {b}")
+    );
+    let detail = e.detail.clone().unwrap_or_default();
+    assert!(detail.contains(&format!("changefeed job {a} (running) uses it: ")), "{detail}");
+    assert!(detail.contains(&format!("changefeed job {b} (paused) uses it: ")), "{detail}");
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("CASCADE")), "{e:?}");
+    let names = |host: &mut Host| format!("{:?}", ok(host, &root(), "SHOW EXTERNAL CONNECTIONS"));
+    assert!(names(&mut host).contains("\"sink\""), "a refused DROP keeps the connection");
+
+    // Canceling one job leaves the other in the way.
+    ok(&mut host, &root(), &format!("CANCEL JOB {a}"));
+    let e = err(&mut host, &root(), "DROP EXTERNAL CONNECTION sink RESTRICT");
+    assert!(e.message.ends_with(&format!("because jobs use it: {b}")), "{e:?}");
+
+    let dropped = ok(&mut host, &root(), "DROP EXTERNAL CONNECTION sink CASCADE");
+    assert_eq!(dropped[0].notices, vec![format!("canceled 1 job(s) that used it: {b}")]);
+    assert!(!names(&mut host).contains("\"sink\""), "CASCADE drops the connection");
+    let status = |host: &mut Host, id: i64| {
+        let shown = ok(host, &root(), &format!("SHOW JOB {id}"));
+        let Ok(Outcome::Rows(rows)) = &shown[0].outcome else { panic!("{shown:?}") };
+        let at = rows.columns.iter().position(|c| c.name == "status").expect("a status column");
+        rows.rows[0][at].clone()
+    };
+    assert_eq!(status(&mut host, b), Value::Text("canceled".into()));
+    assert_eq!(status(&mut host, direct), Value::Text("running".into()));
+    assert!(!sink.exists() || sink.is_dir());
+}
+
 #[test]
 fn cloud_storage_options_the_sink_cannot_use_are_refused_at_create() {
     let (mut host, _dir) = host();

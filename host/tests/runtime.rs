@@ -16,7 +16,7 @@ fn the_component_has_no_imports() {
     assert!(imports.is_empty(), "the component must be sans-IO, but it imports {imports:?}");
     let exports = runtime.exports();
     assert!(
-        exports.iter().any(|e| e == "extconn:connections/connections@0.1.0"),
+        exports.iter().any(|e| e == "extconn:connections/connections@0.2.0"),
         "exports: {exports:?}"
     );
 }
@@ -102,6 +102,40 @@ fn the_pure_exports_answer() {
     assert_eq!((info.scheme.as_str(), info.host.as_str()), ("nodelocal", "1"));
     let bad = plugin.parse_uri("nosuch://x").unwrap().unwrap_err();
     assert!(bad.message.contains("nosuch"), "{bad:?}");
+}
+
+/// A component built for WIT `extconn:connections@0.1.0` (this repository's plugin at f552b11,
+/// kept as a released artifact) still runs: the host supports every released WIT version.
+#[test]
+fn a_component_built_for_wit_0_1_0_still_runs() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/extconn-plugin-0.1.0.wasm");
+    let runtime = Runtime::new(RuntimeConfig { plugin: Some(fixture), ..config() }).unwrap();
+    let mut plugin = runtime.instantiate().unwrap();
+    assert_eq!(plugin.wit_version(), "0.1.0");
+    let info = plugin.parse_uri("s3://b/p?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=s").unwrap();
+    let info = info.unwrap();
+    assert_eq!((info.scheme.as_str(), info.host.as_str()), ("s3", "b"));
+    assert_eq!(info.redacted, "s3://b/p?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=redacted");
+    let bad = plugin.parse_uris(&["nosuch://x".into()]).unwrap();
+    assert!(bad[0].as_ref().unwrap_err().message.contains("nosuch"), "{bad:?}");
+    drop(plugin);
+
+    // Statements: requests and responses cross between the two versions' bindings.
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::open(runtime, dir.path()).unwrap();
+    let created = host.execute(
+        &root(),
+        "CREATE EXTERNAL CONNECTION old AS 'nodelocal://1/old'; SHOW EXTERNAL CONNECTIONS",
+    );
+    assert!(created.iter().all(|r| r.outcome.is_ok()), "{created:?}");
+    assert!(dir.path().join("extern/old/crdb_external_storage_location").exists());
+    let shown = format!("{:?}", created[1].outcome);
+    assert!(shown.contains("nodelocal://1/old"), "{shown}");
+    let e = host.execute(&root(), "CREATE EXTERNAL CONNECTION old AS 'nodelocal://1/x'");
+    assert_eq!(e[0].outcome.as_ref().unwrap_err().sqlstate, "42710", "{e:?}");
+    let dropped = host.execute(&root(), "DROP EXTERNAL CONNECTION old");
+    assert!(dropped[0].outcome.is_ok(), "{dropped:?}");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::{error, model};
 
 wit_bindgen::generate!({
     world: "plugin",
-    path: "../wit",
+    path: "../wit/0.2.0",
 });
 
 use exports::extconn::connections::connections as api;
@@ -192,6 +192,16 @@ impl From<wit::Response> for model::Response {
             R::IoFailed(e) => {
                 Self::IoFailed(model::IoError { kind: e.kind.into(), message: e.message })
             }
+            R::Dependents(ds) => Self::Dependents(
+                ds.into_iter()
+                    .map(|d| model::Dependent {
+                        job_id: d.job_id,
+                        job_type: d.job_type,
+                        status: d.status,
+                        description: d.description,
+                    })
+                    .collect(),
+            ),
         }
     }
 }
@@ -326,6 +336,8 @@ impl From<model::Mutation> for wit::Mutation {
             M::DeletePrincipal(name) => Self::DeletePrincipal(name),
             M::PutMembership(role, member, admin) => Self::PutMembership((role, member, admin)),
             M::DeleteMembership(role, member) => Self::DeleteMembership((role, member)),
+            M::CancelJob(id) => Self::CancelJob(id),
+            M::RequireUnusedConnection(name) => Self::RequireUnusedConnection(name),
         }
     }
 }
@@ -362,6 +374,7 @@ impl From<model::Request> for wit::Request {
             }
             R::Now => Self::Now,
             R::Random(n) => Self::Random(n),
+            R::ListDependents(name) => Self::ListDependents(name),
         }
     }
 }

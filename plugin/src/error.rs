@@ -53,6 +53,8 @@ pub mod sqlstate {
     pub const INTERNAL_ERROR: &str = "XX000";
     /// `40001` serialization_failure
     pub const SERIALIZATION_FAILURE: &str = "40001";
+    /// `dependent_objects_still_exist`
+    pub const DEPENDENT_OBJECTS_STILL_EXIST: &str = "2BP01";
 }
 
 /// An error as a host sees it.

@@ -216,6 +216,23 @@ pub enum Mutation {
     PutMembership(String, String, bool),
     /// (role, member).
     DeleteMembership(String, String),
+    /// Cancels an unfinished job; finished or missing is not an error.
+    CancelJob(i64),
+    /// Changes nothing. Precondition: no unfinished job uses that connection.
+    RequireUnusedConnection(String),
+}
+
+/// An unfinished job that uses a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    /// Its id.
+    pub job_id: i64,
+    /// `CHANGEFEED`, …
+    pub job_type: String,
+    /// `running`, `paused`, …
+    pub status: String,
+    /// Its statement, redacted.
+    pub description: String,
 }
 
 /// A small object request.
@@ -283,6 +300,8 @@ pub enum Request {
     Now,
     /// → `Response::Data` with this many secure random bytes.
     Random(u32),
+    /// → `Response::Dependents`: the unfinished jobs that use the connection of that name.
+    ListDependents(String),
 }
 
 /// A failed request.
@@ -319,6 +338,8 @@ pub enum Response {
     Now(i64),
     /// The request failed.
     IoFailed(IoError),
+    /// Answer to `ListDependents`.
+    Dependents(Vec<Dependent>),
 }
 
 /// A SQL value.

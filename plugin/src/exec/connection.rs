@@ -133,9 +133,16 @@ pub(super) fn alter(ctx: &mut Ctx<'_>, if_exists: bool, name: &str, uri: &str) -
     Ok(Outcome::Command("ALTER EXTERNAL CONNECTION".into()))
 }
 
-pub(super) fn drop(ctx: &mut Ctx<'_>, name: &str) -> Run<Outcome> {
+/// DROP EXTERNAL CONNECTION. Unlike CockroachDB (its issue 98611), a connection that unfinished
+/// jobs use is not dropped from under them: without CASCADE the statement fails with 2BP01 and
+/// names the jobs; with CASCADE the jobs are canceled and the connection dropped in one apply.
+pub(super) fn drop(ctx: &mut Ctx<'_>, name: &str, cascade: bool) -> Run<Outcome> {
     let user = ctx.session.user.clone();
-    let [principal, grants] = ctx.all([Request::ReadPrincipal(user.clone()), grants_on(name)])?;
+    let [principal, grants, dependents] = ctx.all([
+        Request::ReadPrincipal(user.clone()),
+        grants_on(name),
+        Request::ListDependents(name.to_owned()),
+    ])?;
     let principal = principal_from(principal, &user)?;
     privilege::require_on_connection(
         &principal,
@@ -143,10 +150,72 @@ pub(super) fn drop(ctx: &mut Ctx<'_>, name: &str) -> Run<Outcome> {
         name,
         ConnPrivilege::Drop,
     )?;
-    // A missing connection is not an error (CockroachDB drops nothing, silently).
-    apply(ctx, vec![Mutation::DeleteConnection(name.to_owned())])?
-        .map_err(|_| Error::internal("dropping an external connection has no precondition"))?;
-    Ok(Outcome::Command("DROP EXTERNAL CONNECTION".into()))
+    let mut dependents = answer::dependents(dependents)?;
+    // A job may start between the read and the apply: the precondition catches it, and the
+    // read is repeated (a bounded number of times) so the error names it.
+    for _ in 0..3 {
+        if !cascade && !dependents.is_empty() {
+            return Err(in_use(name, &dependents).into());
+        }
+        let mut mutations: Vec<Mutation> =
+            dependents.iter().map(|d| Mutation::CancelJob(d.job_id)).collect();
+        let canceled = mutations.len();
+        mutations.push(Mutation::RequireUnusedConnection(name.to_owned()));
+        // A missing connection is not an error (CockroachDB drops nothing, silently).
+        mutations.push(Mutation::DeleteConnection(name.to_owned()));
+        match apply(ctx, mutations)? {
+            Ok(()) => {
+                if canceled > 0 {
+                    let ids = job_ids(&dependents);
+                    ctx.notice(format!("canceled {canceled} job(s) that used it: {ids}"));
+                }
+                return Ok(Outcome::Command("DROP EXTERNAL CONNECTION".into()));
+            }
+            Err(index) if index as usize == canceled => {
+                dependents = answer::dependents(ctx.one(Request::ListDependents(name.into()))?)?;
+            }
+            Err(_) => {
+                return Err(
+                    Error::internal("only require-unused-connection has a precondition").into()
+                );
+            }
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Unavailable,
+        sqlstate::SERIALIZATION_FAILURE,
+        format!("cannot drop external connection \"{name}\": jobs using it keep starting"),
+    )
+    .with_hint("retry the statement")
+    .into())
+}
+
+fn job_ids(dependents: &[crate::model::Dependent]) -> String {
+    let ids: Vec<String> = dependents.iter().map(|d| d.job_id.to_string()).collect();
+    ids.join(", ")
+}
+
+/// The 2BP01 error of a DROP that jobs stand in the way of.
+fn in_use(name: &str, dependents: &[crate::model::Dependent]) -> Error {
+    let detail: Vec<String> = dependents
+        .iter()
+        .map(|d| {
+            let kind = d.job_type.to_lowercase();
+            format!("{kind} job {} ({}) uses it: {}", d.job_id, d.status, d.description)
+        })
+        .collect();
+    Error::new(
+        ErrorKind::InvalidArgument,
+        sqlstate::DEPENDENT_OBJECTS_STILL_EXIST,
+        format!(
+            "cannot drop external connection \"{name}\" because jobs use it: {}",
+            job_ids(dependents)
+        ),
+    )
+    .with_detail(detail.join("\n"))
+    .with_hint(
+        "CANCEL JOB them first, or use DROP EXTERNAL CONNECTION … CASCADE to cancel them with it",
+    )
 }
 
 pub(super) fn show_create(ctx: &mut Ctx<'_>, name: Option<&str>) -> Run<Outcome> {

@@ -101,6 +101,7 @@ pub(crate) fn unexpected(what: &str, response: &Response) -> Halt {
         Response::Data(_) => "data",
         Response::Objects(_) => "objects",
         Response::Now(_) => "now",
+        Response::Dependents(_) => "dependents",
     };
     Halt::Fail(Error::internal(format!("host protocol error: {what} was answered with {got}")))
 }
@@ -141,6 +142,13 @@ pub(crate) mod answer {
         match r {
             Response::Applied(a) => Ok(a),
             other => Err(unexpected("applying catalog changes", &other)),
+        }
+    }
+
+    pub(crate) fn dependents(r: Response) -> Run<Vec<crate::model::Dependent>> {
+        match r {
+            Response::Dependents(d) => Ok(d),
+            other => Err(unexpected("listing the jobs that use an external connection", &other)),
         }
     }
 
@@ -204,7 +212,7 @@ fn run(ctx: &mut Ctx<'_>, statement: &Statement) -> Run<StatementResult> {
         S::AlterExternalConnection { if_exists, name, uri } => {
             connection::alter(ctx, *if_exists, name, uri)?
         }
-        S::DropExternalConnection { name } => connection::drop(ctx, name)?,
+        S::DropExternalConnection { name, cascade } => connection::drop(ctx, name, *cascade)?,
         S::ShowCreateExternalConnection { name } => connection::show_create(ctx, Some(name))?,
         S::ShowCreateAllExternalConnections => connection::show_create(ctx, None)?,
         S::ShowExternalConnections => connection::show(ctx, None)?,

@@ -13,6 +13,19 @@ struct MemoryHost {
     grants: Vec<Grant>,
     objects: BTreeMap<String, Vec<u8>>,
     requests: Vec<Request>,
+    /// Unfinished jobs and the connection each uses.
+    jobs: Vec<(crate::model::Dependent, String)>,
+    /// A job that starts right after the next `ListDependents` is answered.
+    job_starting: Option<(crate::model::Dependent, String)>,
+}
+
+fn changefeed_job(id: i64, status: &str) -> crate::model::Dependent {
+    crate::model::Dependent {
+        job_id: id,
+        job_type: "CHANGEFEED".into(),
+        status: status.into(),
+        description: format!("CREATE CHANGEFEED FOR TABLE t{id} INTO 'external://sink'"),
+    }
 }
 
 impl MemoryHost {
@@ -39,11 +52,28 @@ impl MemoryHost {
             Request::ReadGrantsOf(u) => {
                 Response::Grants(self.grants.iter().filter(|g| g.grantee == u).cloned().collect())
             }
+            Request::ListDependents(name) => {
+                let found = self.dependents(&name);
+                if let Some(job) = self.job_starting.take() {
+                    self.jobs.push(job);
+                }
+                Response::Dependents(found)
+            }
             Request::Apply(ms) => {
+                let mut canceled = Vec::new();
                 for (i, m) in ms.iter().enumerate() {
-                    if let Mutation::InsertConnection(c) = m
-                        && self.connections.contains_key(&c.name)
-                    {
+                    let failed = match m {
+                        Mutation::InsertConnection(c) => self.connections.contains_key(&c.name),
+                        Mutation::CancelJob(id) => {
+                            canceled.push(*id);
+                            false
+                        }
+                        Mutation::RequireUnusedConnection(name) => {
+                            self.dependents(name).iter().any(|d| !canceled.contains(&d.job_id))
+                        }
+                        _ => false,
+                    };
+                    if failed {
                         return Response::Applied(Err(i as u32));
                     }
                 }
@@ -60,6 +90,8 @@ impl MemoryHost {
                             self.grants.retain(|g| g.object != GrantObject::Connection(n.clone()));
                         }
                         Mutation::PutGrant(g) => self.grants.push(g),
+                        Mutation::CancelJob(id) => self.jobs.retain(|(d, _)| d.job_id != id),
+                        Mutation::RequireUnusedConnection(_) => {}
                         other => panic!("unexpected mutation {other:?}"),
                     }
                 }
@@ -90,6 +122,10 @@ impl MemoryHost {
             Request::Now => Response::Now(1_700_000_000_000_000),
             other => panic!("unexpected request {other:?}"),
         }
+    }
+
+    fn dependents(&self, connection: &str) -> Vec<crate::model::Dependent> {
+        self.jobs.iter().filter(|(_, c)| c == connection).map(|(d, _)| d.clone()).collect()
     }
 
     /// Runs `sql` to the end; returns each statement's result.
@@ -246,6 +282,57 @@ fn show_lists_redacted_uris_and_drop_removes_grants() {
     );
     assert_eq!(tag(&results[3]), "DROP EXTERNAL CONNECTION");
     assert!(host.connections.is_empty() && host.grants.is_empty());
+}
+
+#[test]
+fn drop_of_a_connection_that_jobs_use_is_refused_with_their_ids_unless_cascade() {
+    let mut host = MemoryHost::new();
+    host.run("root", Validation::ParseOnly, "CREATE EXTERNAL CONNECTION sink AS 'nodelocal://1/s'");
+    host.jobs.push((changefeed_job(7, "running"), "sink".into()));
+    host.jobs.push((changefeed_job(9, "paused"), "sink".into()));
+    host.jobs.push((changefeed_job(11, "running"), "other".into()));
+
+    let refused = host.run("root", Validation::Full, "DROP EXTERNAL CONNECTION sink");
+    let Err(e) = &refused[0] else { panic!("expected an error, got {refused:?}") };
+    assert_eq!(e.sqlstate, "2BP01");
+    assert_eq!(e.message, "cannot drop external connection \"sink\" because jobs use it: 7, 9");
+    assert_eq!(
+        e.detail.as_deref(),
+        Some(
+            "changefeed job 7 (running) uses it: CREATE CHANGEFEED FOR TABLE t7 INTO 'external://sink'\n\
+             changefeed job 9 (paused) uses it: CREATE CHANGEFEED FOR TABLE t9 INTO 'external://sink'"
+        )
+    );
+    assert!(e.hint.as_deref().is_some_and(|h| h.contains("CASCADE")), "{e:?}");
+    assert!(host.connections.contains_key("sink"), "a refused DROP must drop nothing");
+    assert_eq!(host.jobs.len(), 3, "a refused DROP must cancel nothing");
+
+    let dropped = host.run("root", Validation::Full, "DROP EXTERNAL CONNECTION sink CASCADE");
+    assert_eq!(tag(&dropped[0]), "DROP EXTERNAL CONNECTION");
+    let Ok(result) = &dropped[0] else { unreachable!() };
+    assert_eq!(result.notices, vec!["canceled 2 job(s) that used it: 7, 9".to_owned()]);
+    assert!(!host.connections.contains_key("sink"));
+    let left: Vec<i64> = host.jobs.iter().map(|(d, _)| d.job_id).collect();
+    assert_eq!(left, vec![11], "only the jobs on the dropped connection are canceled");
+}
+
+#[test]
+fn drop_names_a_job_that_started_between_its_read_and_its_apply() {
+    let mut host = MemoryHost::new();
+    host.run("root", Validation::ParseOnly, "CREATE EXTERNAL CONNECTION sink AS 'nodelocal://1/s'");
+    host.job_starting = Some((changefeed_job(42, "running"), "sink".into()));
+    let refused = host.run("root", Validation::Full, "DROP EXTERNAL CONNECTION sink");
+    let Err(e) = &refused[0] else { panic!("expected an error, got {refused:?}") };
+    assert_eq!(e.sqlstate, "2BP01", "{e:?}");
+    assert!(e.message.ends_with("because jobs use it: 42"), "{e:?}");
+    assert!(host.connections.contains_key("sink"));
+
+    // With CASCADE the late job is canceled too, on the second round.
+    host.jobs.clear();
+    host.job_starting = Some((changefeed_job(43, "running"), "sink".into()));
+    let dropped = host.run("root", Validation::Full, "DROP EXTERNAL CONNECTION sink CASCADE");
+    assert_eq!(tag(&dropped[0]), "DROP EXTERNAL CONNECTION");
+    assert!(host.jobs.is_empty() && !host.connections.contains_key("sink"));
 }
 
 #[test]

@@ -24,8 +24,8 @@
 //! assert_eq!(statements[0].redacted_sql(), "CREATE EXTERNAL CONNECTION 'backups' AS '*****'");
 //! assert_eq!(statements[1], Statement::Other { sql: "SELECT 1".into() });
 //!
-//! let error = sql::parse("DROP EXTERNAL CONNECTION foo CASCADE").unwrap_err();
-//! assert_eq!(error.message, r#"at or near "cascade": syntax error"#);
+//! let error = sql::parse("DROP EXTERNAL CONNECTION IF EXISTS foo").unwrap_err();
+//! assert_eq!(error.message, r#"at or near "exists": syntax error"#);
 //! ```
 //!
 //! The lexing is sqlparser's tokenizer (see `lexer.rs`); the grammar is written by hand over its
@@ -66,10 +66,12 @@ pub enum Statement {
         /// The URI.
         uri: String,
     },
-    /// `DROP EXTERNAL CONNECTION name`
+    /// `DROP EXTERNAL CONNECTION name [CASCADE | RESTRICT]`
     DropExternalConnection {
         /// Connection name.
         name: String,
+        /// CASCADE: cancel the jobs that use it (an extconn extension; RESTRICT is the default).
+        cascade: bool,
     },
     /// `SHOW CREATE EXTERNAL CONNECTION name`
     ShowCreateExternalConnection {
@@ -284,8 +286,9 @@ impl Statement {
                 let if_exists = if *if_exists { "IF EXISTS " } else { "" };
                 format!("ALTER EXTERNAL CONNECTION {if_exists} {} AS {MASK}", literal(name))
             }
-            Self::DropExternalConnection { name } => {
-                format!("DROP EXTERNAL CONNECTION {}", literal(name))
+            Self::DropExternalConnection { name, cascade } => {
+                let cascade = if *cascade { " CASCADE" } else { "" };
+                format!("DROP EXTERNAL CONNECTION {}{cascade}", literal(name))
             }
             Self::ShowCreateExternalConnection { name } => {
                 format!("SHOW CREATE EXTERNAL CONNECTION {}", literal(name))

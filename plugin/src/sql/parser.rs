@@ -274,13 +274,18 @@ fn alter_external_connection(c: &mut Cursor<'_>) -> Result<Statement, ParseError
     Ok(Statement::AlterExternalConnection { if_exists, name, uri })
 }
 
-/// `DROP EXTERNAL CONNECTION name` (no IF EXISTS, no CASCADE: `IF` is taken as the name and
-/// `EXISTS` is then the error, as in CockroachDB).
+/// `DROP EXTERNAL CONNECTION name [CASCADE | RESTRICT]` (no IF EXISTS: `IF` is taken as the
+/// name and `EXISTS` is then the error, as in CockroachDB). CASCADE and RESTRICT are ours:
+/// CockroachDB tracks no jobs that use a connection (its issue 98611).
 fn drop_external_connection(c: &mut Cursor<'_>) -> Result<Statement, ParseError> {
     c.expect_keyword("connection")?;
     let name = c.name()?;
+    let cascade = c.eat_keyword("cascade");
+    if !cascade {
+        c.eat_keyword("restrict");
+    }
     c.expect_end()?;
-    Ok(Statement::DropExternalConnection { name })
+    Ok(Statement::DropExternalConnection { name, cascade })
 }
 
 /// `SHOW EXTERNAL CONNECTIONS` and `SHOW EXTERNAL CONNECTION name`

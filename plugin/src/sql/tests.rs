@@ -21,7 +21,7 @@ fn alter_if_exists(name: &str, uri: &str) -> Statement {
 }
 
 fn drop(name: &str) -> Statement {
-    Statement::DropExternalConnection { name: name.into() }
+    Statement::DropExternalConnection { name: name.into(), cascade: false }
 }
 
 fn show_create(name: &str) -> Statement {
@@ -290,6 +290,11 @@ fn names() {
     run(vec![
         ("DROP EXTERNAL CONNECTION \"Foo\"", ok(vec![drop("Foo")])),
         ("DROP EXTERNAL CONNECTION Foo", ok(vec![drop("foo")])),
+        ("DROP EXTERNAL CONNECTION foo RESTRICT", ok(vec![drop("foo")])),
+        (
+            "DROP EXTERNAL CONNECTION foo CASCADE",
+            ok(vec![Statement::DropExternalConnection { name: "foo".into(), cascade: true }]),
+        ),
         ("DROP EXTERNAL CONNECTION ''", empty_name()),
         ("SHOW EXTERNAL CONNECTION 'Foo Bar'", ok(vec![show("Foo Bar")])),
         ("SHOW EXTERNAL CONNECTION \"\"", empty_name()),
@@ -355,8 +360,8 @@ fn if_exists_and_if_not_exists() {
         ),
         (SQL_DROP_IF, near("exists", caret_at(SQL_DROP_IF, "EXISTS"))),
         (
-            "DROP EXTERNAL CONNECTION foo CASCADE",
-            near("cascade", caret_at("DROP EXTERNAL CONNECTION foo CASCADE", "CASCADE")),
+            "DROP EXTERNAL CONNECTION foo CASCADE RESTRICT",
+            near("restrict", caret_at("DROP EXTERNAL CONNECTION foo CASCADE RESTRICT", "RESTRICT")),
         ),
         (
             "DROP EXTERNAL CONNECTION foo, bar",
@@ -851,11 +856,10 @@ fn connection_privileges() {
 fn syntax_error_positions() {
     run(vec![
         (
-            "DROP EXTERNAL CONNECTION foo CASCADE",
+            "DROP EXTERNAL CONNECTION foo bar",
             near(
-                "cascade",
-                "source SQL:\nDROP EXTERNAL CONNECTION foo CASCADE\n                             ^"
-                    .into(),
+                "bar",
+                "source SQL:\nDROP EXTERNAL CONNECTION foo bar\n                             ^".into(),
             ),
         ),
         (
