@@ -17,6 +17,8 @@
 //!     recorded   INTEGER NOT NULL, -- the writer's wall clock, ns (ms precision)
 //!     ts         INTEGER           -- the timestamp of changes stamped before 2026-11
 //! );
+//! CREATE TABLE _extconn_stamp_runs (last_seq INTEGER PRIMARY KEY, -- (below)
+//!                                   first_seq INTEGER NOT NULL, first_ts INTEGER NOT NULL);
 //! CREATE TABLE _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL); -- (below)
 //! CREATE TABLE _extconn_capture (table_name TEXT PRIMARY KEY, columns TEXT, key_columns TEXT);
 //! CREATE TABLE _extconn_clock (id INTEGER PRIMARY KEY CHECK (id = 0),
@@ -47,17 +49,21 @@
 //!
 //! A trigger cannot know its commit time, and a wall-clock reading at statement time is not
 //! monotonic in commit order (a long transaction records early and commits late). So the
-//! reader assigns `ts` ("stamps") in `seq` order, in an `IMMEDIATE` transaction:
-//! `ts = max(floor + 1ns, recorded)`, and `floor = ts`. `_extconn_clock.floor` is also raised
+//! reader assigns `ts` ("stamps") in `seq` order, in an `IMMEDIATE` transaction, to every
+//! change not yet stamped at once, as one run: the first gets `max(floor + 1ns, the largest
+//! recorded among them)`, each next one 1 ns more, and `floor` becomes the last one's.
+//! Every stamp is thus above the floor and above its own change's `recorded`, and stamps rise
+//! with `seq`. `_extconn_clock.floor` is also raised
 //! to the wall clock by [`resolve`]; because that happens while holding the write lock, after
 //! stamping everything committed, every change committed later is stamped above it. That is
 //! why a resolved "now" is safe here: no transaction can commit with an older timestamp,
 //! since timestamps are given at read time, never at write time. The stamps are stored, so
-//! every changefeed on the file, and every restart, sees the same `ts` for a change. They
-//! are stored apart, in the narrow `_extconn_stamps`, rather than in the change's row:
-//! filling in a column of every change rewrites every page of the changes table, about three
-//! times the work for a bulk insert. (Files stamped earlier keep `_extconn_changes.ts`, which
-//! is read when a change has no row in `_extconn_stamps`.)
+//! every changefeed on the file, and every restart, sees the same `ts` for a change. A run is
+//! one row of `_extconn_stamp_runs`, however many changes it stamps: stamping a bulk insert
+//! of 50,000 rows writes one row, where filling in a column of every change rewrote every page
+//! of the changes table, and a stamp row per change still cost about 40 ms. (Files stamped
+//! earlier keep their stamps, read when a change is in no run: `_extconn_stamps`, one row per
+//! change, and before that `_extconn_changes.ts`.)
 //!
 //! # Initial scan then stream
 //!
@@ -112,6 +118,11 @@ CREATE TABLE IF NOT EXISTS _extconn_changes (
     ts INTEGER
 );
 CREATE TABLE IF NOT EXISTS _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS _extconn_stamp_runs (
+    last_seq INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    first_ts INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS _extconn_capture (
     table_name TEXT PRIMARY KEY,
     columns TEXT NOT NULL,
@@ -598,21 +609,48 @@ fn now_ns() -> i64 {
     Hlc::now().wall_ns
 }
 
-/// Creates `_extconn_stamps` in a file whose capture was installed before it existed.
+/// Creates `_extconn_stamps` and `_extconn_stamp_runs` in a file whose capture was installed
+/// before they existed.
 fn ensure_stamps(conn: &Connection) -> Result<(), CaptureError> {
     let exists = conn
         .prepare_cached(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_extconn_stamps'",
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'
+             AND name IN ('_extconn_stamps', '_extconn_stamp_runs')",
         )
         .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, i64>(0)))
         .map_err(sqlite("look the stamps table up"))?;
-    if exists == 0 {
+    if exists < 2 {
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS _extconn_stamps (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS _extconn_stamp_runs (
+                 last_seq INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, first_ts INTEGER NOT NULL)",
         )
         .map_err(sqlite("create the stamps table"))?;
     }
     Ok(())
+}
+
+/// A run of stamps: changes `first_seq..=last_seq` have `ts = first_ts + (seq - first_seq)`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    first_seq: i64,
+    last_seq: i64,
+    first_ts: i64,
+}
+
+/// The runs that stamp changes in `(after, upto]`, in `seq` order.
+fn runs(conn: &Connection, after: i64, upto: i64) -> Result<Vec<Run>, CaptureError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT first_seq, last_seq, first_ts FROM _extconn_stamp_runs
+             WHERE last_seq > ?1 AND first_seq <= ?2 ORDER BY last_seq",
+        )
+        .map_err(sqlite("read the stamps"))?;
+    stmt.query_map([after, upto], |r| {
+        Ok(Run { first_seq: r.get(0)?, last_seq: r.get(1)?, first_ts: r.get(2)? })
+    })
+    .and_then(|rows| rows.collect())
+    .map_err(sqlite("read the stamps"))
 }
 
 /// Stamps every change committed and not yet stamped, in `seq` order, within `tx` (which
@@ -623,27 +661,30 @@ fn stamp(tx: &Connection) -> Result<(i64, i64), CaptureError> {
             Ok((r.get(0)?, r.get(1)?))
         })
         .map_err(sqlite("read the change clock"))?;
-    let pending: Vec<(i64, i64)> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT seq, recorded FROM _extconn_changes WHERE seq > ?1 ORDER BY seq",
-            )
-            .map_err(sqlite("read unstamped changes"))?;
-        stmt.query_map([stamped], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect::<Result<_, _>>())
-            .map_err(sqlite("read unstamped changes"))?
-    };
-    let Some(&(last, _)) = pending.last() else { return Ok((stamped, floor)) };
+    let pending: Option<(i64, i64, i64)> = tx
+        .prepare_cached(
+            "SELECT min(seq), max(seq), max(recorded) FROM _extconn_changes WHERE seq > ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([stamped], |r| {
+                Ok(match (r.get(0)?, r.get(1)?, r.get(2)?) {
+                    (Some(first), Some(last), Some(recorded)) => Some((first, last, recorded)),
+                    _ => None,
+                })
+            })
+        })
+        .map_err(sqlite("read unstamped changes"))?;
+    let Some((first, last, recorded)) = pending else { return Ok((stamped, floor)) };
     ensure_stamps(tx)?;
-    {
-        let mut insert = tx
-            .prepare_cached("INSERT OR REPLACE INTO _extconn_stamps (seq, ts) VALUES (?1, ?2)")
-            .map_err(sqlite("stamp changes"))?;
-        for (seq, recorded) in pending {
-            floor = floor.saturating_add(1).max(recorded);
-            insert.execute([seq, floor]).map_err(sqlite("stamp changes"))?;
-        }
-    }
+    // One run for all of them: above the floor and every one's recorded time, 1 ns apart.
+    let first_ts = floor.saturating_add(1).max(recorded);
+    floor = first_ts.saturating_add(last - first);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO _extconn_stamp_runs (last_seq, first_seq, first_ts)
+         VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut insert| insert.execute([last, first, first_ts]))
+    .map_err(sqlite("stamp changes"))?;
     tx.execute(
         "UPDATE _extconn_clock SET stamped_seq = ?1, floor = ?2 WHERE id = 0",
         [last, floor],
@@ -695,12 +736,22 @@ pub fn read_changes(
     };
     ensure_stamps(conn)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let runs = runs(conn, cursor, stamped)?;
+    let mut run = 0;
+    // Stamps of one change each (files stamped before runs) are joined only when some remain.
+    let single_stamps: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM _extconn_stamps WHERE seq > ?1)")
+        .and_then(|mut stmt| stmt.query_row([cursor], |r| r.get(0)))
+        .map_err(sqlite("read the stamps"))?;
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(if single_stamps {
             "SELECT c.seq, c.table_name, c.op, c.key, c.before, c.after, coalesce(s.ts, c.ts)
              FROM _extconn_changes AS c LEFT JOIN _extconn_stamps AS s ON s.seq = c.seq
-             WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
-        )
+             WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3"
+        } else {
+            "SELECT seq, table_name, op, key, before, after, ts FROM _extconn_changes
+             WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3"
+        })
         .map_err(sqlite("read changes"))?;
     let mut rows = stmt.query(params![cursor, stamped, limit]).map_err(sqlite("read changes"))?;
     let mut batch = ChangeBatch { changes: Vec::new(), cursor, caught_up: true };
@@ -730,7 +781,16 @@ pub fn read_changes(
         let before = text(4)?.map(decode).transpose().map_err(malformed)?;
         let after = text(5)?.map(decode).transpose().map_err(malformed)?;
         width = after.as_ref().or(before.as_ref()).map_or(width, |row| row.columns.len());
-        let ts: i64 = row.get(6).map_err(sqlite("read changes"))?;
+        while runs.get(run).is_some_and(|r| r.last_seq < seq) {
+            run += 1;
+        }
+        let ts = match runs.get(run) {
+            Some(r) if r.first_seq <= seq => r.first_ts + (seq - r.first_seq),
+            _ => row
+                .get::<_, Option<i64>>(6)
+                .map_err(sqlite("read changes"))?
+                .ok_or_else(|| malformed("no timestamp".into()))?,
+        };
         batch.changes.push(Change {
             seq,
             table: (*table).to_owned(),
@@ -1014,6 +1074,12 @@ pub fn gc(conn: &Connection, cursor: i64) -> Result<usize, CaptureError> {
         [cursor],
     )
     .map_err(sqlite("delete consumed changes"))?;
+    conn.execute(
+        "DELETE FROM _extconn_stamp_runs
+         WHERE last_seq <= ?1 AND last_seq <= (SELECT stamped_seq FROM _extconn_clock WHERE id = 0)",
+        [cursor],
+    )
+    .map_err(sqlite("delete consumed changes"))?;
     Ok(deleted)
 }
 
@@ -1117,7 +1183,7 @@ mod tests {
 
     /// Stamps rise by at least 1 ns a change and never fall below what was recorded.
     #[test]
-    fn stamps_follow_the_recurrence() {
+    fn stamps_rise_above_the_floor_and_every_recorded_time() {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         let floor = 1_000;
@@ -1135,21 +1201,22 @@ mod tests {
         // Some already stamped: stamping starts after them, from the floor.
         conn.execute("UPDATE _extconn_clock SET stamped_seq = 2", []).unwrap();
         let (last, got_floor) = stamp(&conn).unwrap();
-        let mut want = Vec::new();
-        let mut ts = floor;
-        for r in &recorded[2..] {
-            ts = (ts + 1).max(*r);
-            want.push(ts);
+        let runs = runs(&conn, 2, last).unwrap();
+        let stamps: Vec<i64> = (3..=last)
+            .map(|seq| {
+                let r = runs.iter().find(|r| (r.first_seq..=r.last_seq).contains(&seq)).unwrap();
+                r.first_ts + (seq - r.first_seq)
+            })
+            .collect();
+        assert_eq!(stamps.len(), recorded.len() - 2);
+        assert!(stamps[0] > floor, "{stamps:?}");
+        for (ts, r) in stamps.iter().zip(&recorded[2..]) {
+            assert!(ts >= r, "a stamp below its recorded time: {stamps:?}");
         }
-        let stamps: Vec<i64> = conn
-            .prepare("SELECT ts FROM _extconn_stamps WHERE seq > 2 ORDER BY seq")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(stamps, want);
+        assert!(stamps.windows(2).all(|w| w[1] > w[0]), "{stamps:?}");
+        let ts = *stamps.last().unwrap();
         assert_eq!((last, got_floor), (recorded.len() as i64, ts));
+        assert_eq!(runs.len(), 1, "one write stamps them all");
         assert_eq!(stamp(&conn).unwrap(), (last, ts), "nothing left to stamp");
     }
 
@@ -1176,6 +1243,47 @@ mod tests {
         let left: i64 =
             conn.query_row("SELECT count(*) FROM _extconn_stamps", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A file stamped one row per change (before runs) keeps those stamps; new changes are
+    /// stamped in runs above them.
+    #[test]
+    fn stamps_of_one_change_each_are_still_read() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)").unwrap();
+        install(&conn, "t").unwrap();
+        conn.execute_batch(
+            "INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);
+             INSERT INTO _extconn_stamps (seq, ts) VALUES (1, 77), (2, 78);
+             UPDATE _extconn_clock SET stamped_seq = 2, floor = 78;
+             INSERT INTO t VALUES (3);",
+        )
+        .unwrap();
+        let stamps: Vec<i64> = read_changes(&conn, &["t"], 0, 10)
+            .unwrap()
+            .changes
+            .iter()
+            .map(|c| c.ts.wall_ns)
+            .collect();
+        assert_eq!(stamps[..2], [77, 78]);
+        assert!(stamps[2] > 78, "{stamps:?}");
+        // Read again from the middle: the same stamps.
+        let again: Vec<i64> = read_changes(&conn, &["t"], 1, 10)
+            .unwrap()
+            .changes
+            .iter()
+            .map(|c| c.ts.wall_ns)
+            .collect();
+        assert_eq!(again, stamps[1..]);
+        assert_eq!(gc(&conn, 3).unwrap(), 3);
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM _extconn_stamps) + (SELECT count(*) FROM _extconn_stamp_runs)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0, "garbage collection removes both kinds of stamps");
     }
 
     #[test]
