@@ -33,7 +33,8 @@ fn steps() -> Vec<Step> {
         Step {
             note: "Start clean: dropping a connection that does not exist is not an error.",
             sql: "DROP EXTERNAL CONNECTION backup_bucket; DROP EXTERNAL CONNECTION s3_archive; \
-                  DROP EXTERNAL CONNECTION kafka_sink; DROP DATABASE IF EXISTS movr; \
+                  DROP EXTERNAL CONNECTION kafka_sink; DROP EXTERNAL CONNECTION feed_files CASCADE; \
+                  DROP DATABASE IF EXISTS movr; \
                   DROP DATABASE IF EXISTS movr_copy; DROP USER IF EXISTS analyst"
                 .into(),
             validation: Validation::Full,
@@ -140,7 +141,8 @@ fn steps() -> Vec<Step> {
             user: None,
         },
         Step {
-            note: "A Kafka changefeed sink: its parameters are lowercase; no broker is contacted, as in CockroachDB.",
+            note: "A Kafka changefeed sink: its parameters are lowercase. As in CockroachDB, CREATE does \
+                   not need the broker up; extconn says so when it cannot reach it.",
             sql: format!(
                 "CREATE EXTERNAL CONNECTION kafka_sink AS \
                  'kafka://localhost:9092?topic_prefix=movr_&sasl_enabled=true&sasl_user=demo&sasl_password={SECRET}&sasl_mechanism=SCRAM-SHA-256'"
@@ -162,6 +164,28 @@ fn steps() -> Vec<Step> {
             "ALTER EXTERNAL CONNECTION backup_bucket AS 'nodelocal://self/backups-v2'",
         ),
         step("", "SHOW EXTERNAL CONNECTION backup_bucket"),
+        step(
+            "A changefeed sink in cloud storage (here nodelocal): newline-delimited JSON files.",
+            "CREATE EXTERNAL CONNECTION feed_files AS 'nodelocal://1/feed'",
+        ),
+        step(
+            "A changefeed on movr.users into it. It is a job, run by `extconn start` (this demo \
+             starts no node, so it waits).",
+            "CREATE CHANGEFEED FOR TABLE movr.users INTO 'external://feed_files' \
+             WITH key_in_value, resolved",
+        ),
+        Step {
+            note: "A connection that a changefeed uses is not dropped from under it (CockroachDB \
+                   drops it and the changefeed fails later: its issue 98611).",
+            sql: "DROP EXTERNAL CONNECTION feed_files".into(),
+            validation: Validation::Full,
+            fails: true,
+            user: None,
+        },
+        step(
+            "CASCADE cancels the changefeed and drops the connection, in one transaction.",
+            "DROP EXTERNAL CONNECTION feed_files CASCADE; SHOW CHANGEFEED JOBS",
+        ),
         step(
             "Drop them: each DROP also removes every grant on the connection.",
             "DROP EXTERNAL CONNECTION backup_bucket; DROP EXTERNAL CONNECTION s3_archive; \

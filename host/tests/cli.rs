@@ -339,6 +339,14 @@ fn the_demo_runs() {
         "{}",
         run.explain("the lowercase error")
     );
+    let both = format!("{stdout}{stderr}");
+    for expected in [
+        "cannot drop external connection \"feed_files\" because jobs use it: ",
+        "SQLSTATE: 2BP01",
+        "canceled 1 job(s) that used it: ",
+    ] {
+        assert!(both.contains(expected), "{}", run.explain(expected));
+    }
     assert!(
         !stdout.contains("demo-secret") && !stderr.contains("demo-secret"),
         "{}",
