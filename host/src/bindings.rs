@@ -38,8 +38,9 @@ pub(crate) mod legacy {
     {
         let mut bytes = Vec::new();
         ciborium::into_writer(value, &mut bytes).map_err(|e| e.to_string())?;
-        ciborium::from_reader(bytes.as_slice())
-            .map_err(|e| format!("a value does not exist in extconn:connections@0.1.0: {e}"))
+        ciborium::from_reader(bytes.as_slice()).map_err(|e| {
+            format!("a value does not fit the other version of extconn:connections: {e}")
+        })
     }
 }
 

@@ -666,7 +666,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, mutation: &Mutation) -> rusqlite::R
             let now = crate::jobs::now_micros();
             tx.prepare_cached(&format!(
                 "UPDATE jobs SET status = 'canceled', modified = ?2, finished = ?2 \
-                 WHERE id = ?1 AND status NOT IN {FINISHED}"
+                 WHERE id = ?1 AND payload IS NOT NULL AND status NOT IN {FINISHED}"
             ))?
             .execute(params![id, now])?;
             Ok(true)

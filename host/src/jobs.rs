@@ -102,6 +102,36 @@ impl Jobs {
 
     /// Records a new running job; returns its id (unique and increasing, like CockroachDB's).
     pub fn start(&self, job_type: &str, description: &str, user: &str) -> Result<i64, SqlError> {
+        self.in_write_transaction(|| self.insert(job_type, description, user, std::process::id()))
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction (the write lock from the start, so that a read and
+    /// the write that depends on it see no other writer between them).
+    fn in_write_transaction<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        self.db.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
+        match f() {
+            Ok(value) => {
+                self.db.execute_batch("COMMIT").map_err(failed)?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.db.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Inserts a running job; to be called in a write transaction.
+    fn insert(
+        &self,
+        job_type: &str,
+        description: &str,
+        user: &str,
+        pid: u32,
+    ) -> Result<i64, SqlError> {
         let now = now_micros();
         // Microseconds shifted left leave room for jobs started in the same microsecond.
         let mut id = now << 12;
@@ -115,7 +145,7 @@ impl Jobs {
                 "INSERT INTO jobs (id, job_type, description, user_name, status, created, started,
                                    modified, pid)
                  VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5, ?5, ?6)",
-                params![id, job_type, description, user, now, std::process::id()],
+                params![id, job_type, description, user, now, pid],
             )
             .map_err(failed)?;
         Ok(id)
@@ -160,15 +190,41 @@ impl Jobs {
         user: &str,
         payload: &str,
         progress: &str,
+        connection: Option<&str>,
     ) -> Result<i64, SqlError> {
-        let id = self.start(job_type, description, user)?;
-        self.db
-            .execute(
-                "UPDATE jobs SET payload = ?2, progress = ?3, pid = 0 WHERE id = ?1",
-                params![id, payload, progress],
-            )
-            .map_err(failed)?;
-        Ok(id)
+        self.in_write_transaction(|| {
+            // The connection it uses must still exist when the job appears: a DROP that
+            // committed since the statement resolved it saw no job to refuse for.
+            if let Some(name) = connection {
+                let exists: bool = self
+                    .db
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM connections WHERE name = ?1)",
+                        [name],
+                        |row| row.get(0),
+                    )
+                    .map_err(failed)?;
+                if !exists {
+                    return Err(SqlError::new(
+                        ErrorKind::NotFound,
+                        "42704",
+                        format!(
+                            "failed to load external connection object: external connection \
+                             with name {name} does not exist (it was dropped while the job was \
+                             being created)"
+                        ),
+                    ));
+                }
+            }
+            let id = self.insert(job_type, description, user, 0)?;
+            self.db
+                .execute(
+                    "UPDATE jobs SET payload = ?2, progress = ?3 WHERE id = ?1",
+                    params![id, payload, progress],
+                )
+                .map_err(failed)?;
+            Ok(id)
+        })
     }
 
     /// The long-running jobs of `job_type` that are not finished.
@@ -385,5 +441,38 @@ pub fn timestamp(micros: i64) -> String {
     match chrono::DateTime::from_timestamp_micros(micros) {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string(),
         None => micros.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, Connection, ConnectionType, Mutation};
+
+    /// A changefeed whose connection was dropped after the statement resolved it is not
+    /// created: the job and the check are one transaction, so DROP cannot slip between them.
+    #[test]
+    fn a_long_job_needs_its_connection_to_still_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path()).unwrap();
+        let sink = Connection {
+            name: "sink".into(),
+            connection_type: ConnectionType::Storage,
+            provider: "nodelocal".into(),
+            uri: "nodelocal://1/s".into(),
+            owner: "root".into(),
+            created: 0,
+            updated: 0,
+            version: 1,
+        };
+        catalog.apply(&[Mutation::InsertConnection(sink)]).unwrap().unwrap();
+        let jobs = Jobs::open(dir.path()).unwrap();
+        let id = jobs.start_long("CHANGEFEED", "d", "root", "{}", "{}", Some("sink")).unwrap();
+        assert_eq!(jobs.get(id).unwrap().unwrap().status, "running");
+        let e = jobs.start_long("CHANGEFEED", "d", "root", "{}", "{}", Some("gone")).unwrap_err();
+        assert_eq!(e.sqlstate, "42704", "{e:?}");
+        assert!(e.message.contains("external connection with name gone does not exist"), "{e:?}");
+        let count: i64 = jobs.db.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).unwrap();
+        assert_eq!(count, 1, "the refused job left no row");
     }
 }

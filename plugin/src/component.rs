@@ -13,6 +13,10 @@ wit_bindgen::generate!({
     path: "../wit/0.2.0",
 });
 
+// The macro reads the WIT file without telling cargo: include it so that editing the WIT
+// rebuilds the component (otherwise a stale guest meets fresh host bindings).
+const _: &[u8] = include_bytes!("../../wit/0.2.0/connections.wit");
+
 use exports::extconn::connections::connections as api;
 use exports::extconn::connections::types as wit;
 

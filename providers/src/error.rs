@@ -310,6 +310,12 @@ impl Error {
                 let reason = denial(&source, operation);
                 Self::PermissionDenied { location, reason, source }
             }
+            // Some requests (GCS's list and multipart completion) come back as generic errors
+            // that keep the HTTP status only in their text.
+            source if refused_status(&source) => {
+                let reason = denial(&source, operation);
+                Self::PermissionDenied { location, reason, source }
+            }
             source if io_kind(&source) == Some(std::io::ErrorKind::PermissionDenied) => {
                 let reason = format!("the filesystem does not allow the {operation}");
                 Self::PermissionDenied { location, reason, source }
@@ -322,6 +328,22 @@ impl Error {
             source => Self::Store { location, operation, source },
         }
     }
+}
+
+/// Whether a generic store error is an HTTP 401 or 403 answer.
+fn refused_status(source: &object_store::Error) -> bool {
+    if !matches!(source, object_store::Error::Generic { .. }) {
+        return false;
+    }
+    let mut cause: Option<&dyn std::error::Error> = Some(source);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if text.contains("401 Unauthorized") || text.contains("403 Forbidden") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Why a service refused: credentials it does not accept, or accepted credentials without the
@@ -341,13 +363,14 @@ fn denial(source: &object_store::Error, operation: &str) -> String {
         (Some(code), None) => format!(" ({code})"),
         _ => String::new(),
     };
-    const REJECTED: [&str; 6] = [
+    const REJECTED: [&str; 7] = [
         "InvalidAccessKeyId",
         "SignatureDoesNotMatch",
         "InvalidToken",
         "ExpiredToken",
         "AuthenticationFailed",
         "InvalidAuthenticationInfo",
+        "AuthenticationRequired",
     ];
     let rejected = matches!(source, object_store::Error::Unauthenticated { .. })
         || code.as_deref().is_some_and(|c| REJECTED.contains(&c));

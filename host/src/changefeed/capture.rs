@@ -638,18 +638,19 @@ struct Run {
     first_ts: i64,
 }
 
-/// The runs that stamp changes in `(after, upto]`, in `seq` order.
-fn runs(conn: &Connection, after: i64, upto: i64) -> Result<Vec<Run>, CaptureError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT first_seq, last_seq, first_ts FROM _extconn_stamp_runs
-             WHERE last_seq > ?1 AND first_seq <= ?2 ORDER BY last_seq",
-        )
-        .map_err(sqlite("read the stamps"))?;
-    stmt.query_map([after, upto], |r| {
-        Ok(Run { first_seq: r.get(0)?, last_seq: r.get(1)?, first_ts: r.get(2)? })
+/// The first run that ends at or after `seq` (it stamps `seq` if it also starts at or before
+/// it). One index seek: a batch looks up one run per run it spans, however far behind it is.
+fn run_from(conn: &Connection, seq: i64) -> Result<Option<Run>, CaptureError> {
+    conn.prepare_cached(
+        "SELECT first_seq, last_seq, first_ts FROM _extconn_stamp_runs
+         WHERE last_seq >= ?1 ORDER BY last_seq LIMIT 1",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([seq], |r| {
+            Ok(Run { first_seq: r.get(0)?, last_seq: r.get(1)?, first_ts: r.get(2)? })
+        })
+        .optional()
     })
-    .and_then(|rows| rows.collect())
     .map_err(sqlite("read the stamps"))
 }
 
@@ -736,8 +737,7 @@ pub fn read_changes(
     };
     ensure_stamps(conn)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let runs = runs(conn, cursor, stamped)?;
-    let mut run = 0;
+    let mut run: Option<Run> = None;
     // Stamps of one change each (files stamped before runs) are joined only when some remain.
     let single_stamps: bool = conn
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM _extconn_stamps WHERE seq > ?1)")
@@ -781,10 +781,10 @@ pub fn read_changes(
         let before = text(4)?.map(decode).transpose().map_err(malformed)?;
         let after = text(5)?.map(decode).transpose().map_err(malformed)?;
         width = after.as_ref().or(before.as_ref()).map_or(width, |row| row.columns.len());
-        while runs.get(run).is_some_and(|r| r.last_seq < seq) {
-            run += 1;
+        if run.is_none_or(|r| r.last_seq < seq) {
+            run = run_from(conn, seq)?;
         }
-        let ts = match runs.get(run) {
+        let ts = match run {
             Some(r) if r.first_seq <= seq => r.first_ts + (seq - r.first_seq),
             _ => row
                 .get::<_, Option<i64>>(6)
@@ -1201,13 +1201,15 @@ mod tests {
         // Some already stamped: stamping starts after them, from the floor.
         conn.execute("UPDATE _extconn_clock SET stamped_seq = 2", []).unwrap();
         let (last, got_floor) = stamp(&conn).unwrap();
-        let runs = runs(&conn, 2, last).unwrap();
         let stamps: Vec<i64> = (3..=last)
             .map(|seq| {
-                let r = runs.iter().find(|r| (r.first_seq..=r.last_seq).contains(&seq)).unwrap();
+                let r = run_from(&conn, seq).unwrap().unwrap();
+                assert!(r.first_seq <= seq);
                 r.first_ts + (seq - r.first_seq)
             })
             .collect();
+        let runs: i64 =
+            conn.query_row("SELECT count(*) FROM _extconn_stamp_runs", [], |r| r.get(0)).unwrap();
         assert_eq!(stamps.len(), recorded.len() - 2);
         assert!(stamps[0] > floor, "{stamps:?}");
         for (ts, r) in stamps.iter().zip(&recorded[2..]) {
@@ -1216,7 +1218,7 @@ mod tests {
         assert!(stamps.windows(2).all(|w| w[1] > w[0]), "{stamps:?}");
         let ts = *stamps.last().unwrap();
         assert_eq!((last, got_floor), (recorded.len() as i64, ts));
-        assert_eq!(runs.len(), 1, "one write stamps them all");
+        assert_eq!(runs, 1, "one write stamps them all");
         assert_eq!(stamp(&conn).unwrap(), (last, ts), "nothing left to stamp");
     }
 

@@ -79,6 +79,7 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
         user,
         &payload.to_string(),
         &progress.to_string(),
+        plan.detail["connection"].as_str(),
     )?;
     if !crate::node::running(&ctx.config.data_dir) {
         ctx.notices.push(

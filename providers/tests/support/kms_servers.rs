@@ -25,6 +25,9 @@
 //! can include this file too (`#[path = "../../providers/tests/support/kms_servers.rs"]`).
 #![allow(dead_code)]
 
+#[path = "fake_http.rs"]
+mod fake_http;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -33,8 +36,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+
+use fake_http::Request;
 
 /// The fake service account's private key (PKCS#8 PEM, generated for these tests only: it
 /// signs nothing but the fake token endpoint's JWTs).
@@ -42,142 +45,19 @@ pub const SERVICE_ACCOUNT_KEY: &str = include_str!("fake-service-account-key.pem
 /// The fake service account's email.
 pub const SERVICE_ACCOUNT_EMAIL: &str = "extconn-test@extconn-test.iam.gserviceaccount.com";
 
-/// One request as the fakes see it.
-struct Request {
-    method: String,
-    path: String,
-    query: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn bearer(&self) -> Option<&str> {
-        self.headers.get("authorization")?.strip_prefix("Bearer ")
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_default()
-    }
-
-    fn form(&self) -> HashMap<String, String> {
-        url_decode_pairs(&String::from_utf8_lossy(&self.body))
-    }
-}
-
-/// An answer: status and JSON body.
+/// What a fake's handler answers: status and JSON body.
 type Answer = (u16, Value);
 
-/// Serves `handle` on a fresh port of 127.0.0.1 until the runtime ends; answers the base URL.
+/// Serves a JSON handler (see [`fake_http::serve`]).
 async fn serve<H>(handle: H) -> String
 where
     H: Fn(Request) -> Answer + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let url = format!("http://{}", listener.local_addr().expect("local address"));
-    let handle = Arc::new(handle);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                let _ = connection(stream, handle.as_ref()).await;
-            });
-        }
-    });
-    url
-}
-
-async fn connection<H: Fn(Request) -> Answer>(
-    mut stream: TcpStream,
-    handle: &H,
-) -> std::io::Result<()> {
-    let request = read_request(&mut stream).await?;
-    let (status, body) = handle(request);
-    let body = body.to_string();
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        reason(status),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
-}
-
-/// A minimal HTTP/1.1 request reader: head up to the blank line, then `Content-Length` bytes.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Request> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let mut start = lines.next().unwrap_or_default().split(' ');
-    let method = start.next().unwrap_or_default().to_owned();
-    let target = start.next().unwrap_or_default();
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut body = buffer[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Ok(Request { method, path: path.to_owned(), query: query.to_owned(), headers, body })
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Error",
-    }
-}
-
-fn url_decode_pairs(text: &str) -> HashMap<String, String> {
-    let decode = |s: &str| {
-        let s = s.replace('+', " ");
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-            match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-                (b'%', Some(byte)) => {
-                    out.push(byte);
-                    i += 3;
-                }
-                (byte, _) => {
-                    out.push(byte);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    text.split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
+    fake_http::serve(move |request| {
+        let (status, body) = handle(request);
+        fake_http::Answer::json(status, body)
+    })
+    .await
 }
 
 /// A random 32-byte string, hex.
@@ -507,7 +387,7 @@ impl App {
     }
 
     fn operate(&self, request: &Request, name: &str, version: &str, operation: &str) -> Answer {
-        if !request.query.split('&').any(|p| p == "api-version=7.4") {
+        if request.param("api-version") != Some("7.4") {
             return vault_error(400, "BadParameter", "The specified version is not supported");
         }
         let key = format!("{name}/{version}");
