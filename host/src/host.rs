@@ -325,6 +325,29 @@ impl Io {
         responses.into_iter().map(|r| r.expect("every request was answered")).collect()
     }
 
+    /// Releases the change capture of the changefeeds an apply canceled (DROP … CASCADE).
+    fn release_canceled(&mut self, mutations: &[Mutation]) {
+        let canceled: Vec<i64> = mutations
+            .iter()
+            .filter_map(|m| if let Mutation::CancelJob(id) = m { Some(*id) } else { None })
+            .collect();
+        if canceled.is_empty() {
+            return;
+        }
+        if self.jobs.is_none() {
+            match Jobs::open(&self.providers.data_dir) {
+                Ok(jobs) => self.jobs = Some(jobs),
+                Err(e) => return tracing::warn!(error = %e.message, "capture left in place"),
+            }
+        }
+        let Some(jobs) = &self.jobs else { return };
+        for id in canceled {
+            if let Ok(Some(crate::jobs::JobInfo { payload: Some(payload), .. })) = jobs.get(id) {
+                crate::changefeed::release(&mut self.databases, jobs, &payload);
+            }
+        }
+    }
+
     /// Answers a catalog request (or `now`) at once; an object, KMS or sink request becomes a
     /// future to run with the others of its step.
     fn catalog_or_object(
@@ -371,7 +394,11 @@ impl Io {
             R::Apply(mutations) => {
                 let mutations: Vec<Mutation> = mutations.into_iter().map(Into::into).collect();
                 debug!(request = "apply", mutations = mutations.len());
-                catalog.apply(&mutations).map(|applied| {
+                let applied = catalog.apply(&mutations);
+                if matches!(applied, Ok(Ok(()))) {
+                    self.release_canceled(&mutations);
+                }
+                applied.map(|applied| {
                     A::Applied(applied.map_err(|f| wit::PreconditionFailed { index: f.index }))
                 })
             }

@@ -227,6 +227,21 @@ impl Jobs {
         })
     }
 
+    /// Whether an unfinished changefeed captures `table` of `database`.
+    pub fn captures(&self, database: &str, table: &str) -> Result<bool, SqlError> {
+        self.db
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM jobs
+                    WHERE job_type = 'CHANGEFEED' AND payload IS NOT NULL AND json_valid(payload)
+                    AND status NOT IN ('succeeded', 'failed', 'canceled')
+                    AND payload ->> '$.database' = ?1
+                    AND EXISTS (SELECT 1 FROM json_each(payload, '$.tables') WHERE value = ?2))",
+                params![database, table],
+                |row| row.get(0),
+            )
+            .map_err(failed)
+    }
+
     /// The long-running jobs of `job_type` that are not finished.
     pub fn long_jobs(&self, job_type: &str) -> Result<Vec<LongJob>, SqlError> {
         let mut stmt = self
@@ -294,6 +309,20 @@ impl Jobs {
                         finished = coalesce(?5, finished)
                  WHERE id = ?1",
                 params![id, status, error, now_micros(), finished],
+            )
+            .map(drop)
+            .map_err(failed)
+    }
+
+    /// Marks a running job failed; a job paused or canceled meanwhile keeps that status (its
+    /// failure may only be the consequence, e.g. its change capture released by the cancel).
+    pub fn fail_running(&self, id: i64, error: &str) -> Result<(), SqlError> {
+        let now = now_micros();
+        self.db
+            .execute(
+                "UPDATE jobs SET status = 'failed', error = ?2, modified = ?3, finished = ?3
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, error, now],
             )
             .map(drop)
             .map_err(failed)

@@ -107,7 +107,7 @@ fn changefeed(
     let mut feed = match Feed::new(data_dir, config, &job) {
         Ok(feed) => feed,
         Err(e) => {
-            let _ = jobs.set_status(id, "failed", Some(&e));
+            let _ = jobs.fail_running(id, &e);
             return;
         }
     };
@@ -139,11 +139,11 @@ fn changefeed(
             }
             Ok(Step::Done) => {
                 let _ = jobs.finish(id, Ok("{}"));
-                return;
+                return ended(data_dir, &jobs, &job.payload);
             }
             Err(Failure::Permanent(e)) => {
-                let _ = jobs.set_status(id, "failed", Some(&e));
-                return;
+                let _ = jobs.fail_running(id, &e);
+                return ended(data_dir, &jobs, &job.payload);
             }
             Err(Failure::Retry(e)) => {
                 tracing::warn!(job = id, error = %e, "changefeed retrying");
@@ -155,6 +155,12 @@ fn changefeed(
             }
         }
     }
+}
+
+/// A changefeed ended for good (failed, or its `initial_scan = 'only'` done): nothing will read
+/// its tables' changes any more, unless another changefeed does.
+fn ended(data_dir: &Path, jobs: &Jobs, payload: &str) {
+    crate::changefeed::release(&mut crate::databases::Databases::new(data_dir), jobs, payload);
 }
 
 /// Follows the external connection a changefeed's sink was named by: when ALTER EXTERNAL

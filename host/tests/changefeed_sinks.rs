@@ -383,6 +383,58 @@ fn drop_of_a_sink_connection_that_changefeeds_use_is_refused_unless_cascade() {
     assert!(!sink.exists() || sink.is_dir());
 }
 
+/// A table stops recording its changes once no unfinished changefeed follows it: after the
+/// last one on it is canceled (CANCEL JOB) or canceled with its connection (DROP … CASCADE).
+#[test]
+fn capture_is_released_when_the_last_changefeed_on_a_table_ends() {
+    let (mut host, _dir) = host();
+    ok(
+        &mut host,
+        &root(),
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); CREATE TABLE u (id INTEGER PRIMARY KEY)",
+    );
+    ok(&mut host, &root(), "CREATE EXTERNAL CONNECTION sink AS 'nodelocal://1/feed'");
+    let count = |host: &mut Host, sql: &str| {
+        let shown = ok(host, &root(), sql);
+        let Ok(Outcome::Rows(rows)) = &shown[0].outcome else { panic!("{shown:?}") };
+        let Value::Int(n) = rows.rows[0][0] else { panic!("{rows:?}") };
+        n
+    };
+    let captured = |host: &mut Host| {
+        let triggers = "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'";
+        (count(host, "SELECT count(*) FROM _extconn_capture"), count(host, triggers))
+    };
+    let a = job_id(&ok(
+        &mut host,
+        &root(),
+        "CREATE CHANGEFEED FOR t INTO 'external://sink' WITH key_in_value",
+    ));
+    let b = job_id(&ok(
+        &mut host,
+        &root(),
+        "CREATE CHANGEFEED FOR t, u INTO 'nodelocal://1/b' WITH key_in_value",
+    ));
+    assert_eq!(captured(&mut host), (2, 6));
+
+    // Another changefeed still follows t: nothing is released.
+    ok(&mut host, &root(), &format!("CANCEL JOB {a}"));
+    assert_eq!(captured(&mut host), (2, 6));
+    ok(&mut host, &root(), "INSERT INTO t VALUES (1)");
+    assert_eq!(count(&mut host, "SELECT count(*) FROM _extconn_changes WHERE table_name = 't'"), 1);
+
+    // The last one: t and u stop recording, and what they recorded is gone.
+    ok(&mut host, &root(), &format!("CANCEL JOB {b}"));
+    assert_eq!(captured(&mut host), (0, 0));
+    ok(&mut host, &root(), "INSERT INTO t VALUES (2); INSERT INTO u VALUES (2)");
+    assert_eq!(count(&mut host, "SELECT count(*) FROM _extconn_changes"), 0);
+
+    // DROP … CASCADE releases the tables of the changefeeds it cancels.
+    ok(&mut host, &root(), "CREATE CHANGEFEED FOR u INTO 'external://sink' WITH key_in_value");
+    assert_eq!(captured(&mut host), (1, 3));
+    ok(&mut host, &root(), "DROP EXTERNAL CONNECTION sink CASCADE");
+    assert_eq!(captured(&mut host), (0, 0));
+}
+
 #[test]
 fn cloud_storage_options_the_sink_cannot_use_are_refused_at_create() {
     let (mut host, _dir) = host();

@@ -529,8 +529,22 @@ fn has_changes_table(conn: &Connection) -> Result<bool, CaptureError> {
 /// Stops capturing `table`, once no changefeed needs it: drops its triggers and its pending
 /// changes. `Ok(false)` if it was not captured.
 pub fn uninstall(conn: &Connection, table: &str) -> Result<bool, CaptureError> {
+    release_if_unused(conn, table, || Ok(false))
+}
+
+/// [`uninstall`] unless `in_use` says a changefeed still needs `table`. `in_use` is asked while
+/// this database's write lock is held, so a changefeed that [`still_captured`] accepts after
+/// its job was recorded can never lose its triggers to a release that looked before.
+pub fn release_if_unused(
+    conn: &Connection,
+    table: &str,
+    in_use: impl FnOnce() -> Result<bool, String>,
+) -> Result<bool, CaptureError> {
     let tx = immediate(conn)?;
     if !has_changes_table(&tx)? {
+        return Ok(false);
+    }
+    if in_use().map_err(|reason| CaptureError::Malformed { seq: 0, reason })? {
         return Ok(false);
     }
     drop_triggers(&tx, table)?;
@@ -547,6 +561,20 @@ pub fn uninstall(conn: &Connection, table: &str) -> Result<bool, CaptureError> {
     .map_err(sqlite("delete the table's changes"))?;
     tx.commit().map_err(sqlite("commit the uninstall"))?;
     Ok(removed > 0)
+}
+
+/// Whether every one of `tables` is still captured (its record and its three triggers), read
+/// under this database's write lock: a concurrent [`release_if_unused`] has either finished
+/// or not begun.
+pub fn still_captured(conn: &Connection, tables: &[String]) -> Result<bool, CaptureError> {
+    let tx = immediate(conn)?;
+    for table in tables {
+        if captured_table(&tx, table).is_err() || !triggers_present(&tx, table)? {
+            return Ok(false);
+        }
+    }
+    tx.commit().map_err(sqlite("end a read under the write lock"))?;
+    Ok(true)
 }
 
 /// The captured table `table`, as recorded at install.

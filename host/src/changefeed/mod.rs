@@ -129,3 +129,23 @@ impl fmt::Display for Hlc {
         write!(f, "{}.{:010}", self.wall_ns, self.logical)
     }
 }
+
+/// Stops capturing the tables of a changefeed that ended (its `payload`), where no unfinished
+/// changefeed still captures them, so that a table nobody follows any more stops recording
+/// its changes. A failure only leaves the capture in place, as it was; it is logged.
+pub(crate) fn release(
+    databases: &mut crate::databases::Databases,
+    jobs: &crate::jobs::Jobs,
+    payload: &str,
+) {
+    let payload: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
+    let Some(database) = payload["database"].as_str() else { return };
+    let Ok(conn) = databases.connection(database) else { return };
+    for table in payload["tables"].as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+        let in_use = || jobs.captures(database, table).map_err(|e| e.message);
+        match capture::release_if_unused(conn, table, in_use) {
+            Ok(released) => tracing::debug!(database, table, released, "changefeed ended"),
+            Err(e) => tracing::warn!(database, table, error = %e, "capture left in place"),
+        }
+    }
+}

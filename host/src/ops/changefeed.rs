@@ -81,6 +81,18 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
         &progress.to_string(),
         plan.detail["connection"].as_str(),
     )?;
+    // A release that looked before the job existed (the last changefeed on these tables
+    // ending meanwhile) may have removed the capture just installed: then this one cannot run.
+    let conn = ctx.databases.connection(&database)?;
+    if !capture::still_captured(conn, &names).map_err(|e| capture_error(&e))? {
+        ctx.jobs()?.set_status(id, "canceled", Some("change capture was released meanwhile"))?;
+        return Err(SqlError::new(
+            ErrorKind::Unavailable,
+            "40001",
+            "the change capture of the changefeed's tables was released while it was being \
+             created (another changefeed on them ended): retry the statement",
+        ));
+    }
     if !crate::node::running(&ctx.config.data_dir) {
         ctx.notices.push(
             "no extconn node is running on this data directory: the changefeed starts when one \
@@ -138,6 +150,9 @@ pub(crate) fn run_control(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, Sql
         }
     };
     jobs.set_status(id, next, None)?;
+    if let (Some(jobs), Some(payload), "canceled") = (ctx.jobs.as_ref(), &payload, next) {
+        crate::changefeed::release(ctx.databases, jobs, payload);
+    }
     Ok(Outcome::Command(format!("{action} JOB")))
 }
 
