@@ -314,6 +314,21 @@ impl Jobs {
             .map_err(failed)
     }
 
+    /// Sets a job's status to `to` only if it still is `from` (PAUSE, RESUME, CANCEL JOB
+    /// racing another session or a node); `Ok(false)` if it was not.
+    pub fn transition(&self, id: i64, from: &str, to: &str) -> Result<bool, SqlError> {
+        let now = now_micros();
+        let finished = matches!(to, "canceled" | "failed" | "succeeded").then_some(now);
+        self.db
+            .execute(
+                "UPDATE jobs SET status = ?3, modified = ?4, finished = coalesce(?5, finished)
+                 WHERE id = ?1 AND status = ?2",
+                params![id, from, to, now, finished],
+            )
+            .map(|changed| changed == 1)
+            .map_err(failed)
+    }
+
     /// Marks a running job failed; a job paused or canceled meanwhile keeps that status (its
     /// failure may only be the consequence, e.g. its change capture released by the cancel).
     pub fn fail_running(&self, id: i64, error: &str) -> Result<(), SqlError> {

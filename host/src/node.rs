@@ -108,7 +108,7 @@ fn changefeed(
         Ok(feed) => feed,
         Err(e) => {
             let _ = jobs.fail_running(id, &e);
-            return;
+            return ended(data_dir, &jobs, &job.payload);
         }
     };
     let mut backoff = Duration::from_millis(500);

@@ -435,6 +435,25 @@ fn capture_is_released_when_the_last_changefeed_on_a_table_ends() {
     assert_eq!(captured(&mut host), (0, 0));
 }
 
+/// Releasing one database's capture never touches another's, even when the session has the
+/// other attached (SQLite resolves an unqualified trigger name in every attached database).
+#[test]
+fn releasing_capture_leaves_other_databases_alone() {
+    let (mut host, _dir) = host();
+    let db2 = Session { database: Some("db2".into()), ..root() };
+    ok(&mut host, &root(), "CREATE TABLE t (id INTEGER PRIMARY KEY); CREATE DATABASE db2");
+    ok(&mut host, &db2, "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    let into = "CREATE CHANGEFEED FOR t INTO 'nodelocal://1/f' WITH key_in_value";
+    let a = job_id(&ok(&mut host, &root(), into));
+    job_id(&ok(&mut host, &db2, into));
+    // defaultdb's table (and so its triggers) goes; a query attaches db2 to the session.
+    ok(&mut host, &root(), "DROP TABLE t; SELECT count(*) FROM db2.t");
+    ok(&mut host, &root(), &format!("CANCEL JOB {a}"));
+    let shown = ok(&mut host, &db2, "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'");
+    let Ok(Outcome::Rows(rows)) = &shown[0].outcome else { panic!("{shown:?}") };
+    assert_eq!(rows.rows[0][0], Value::Int(3), "db2's capture triggers must stay");
+}
+
 #[test]
 fn cloud_storage_options_the_sink_cannot_use_are_refused_at_create() {
     let (mut host, _dir) = host();

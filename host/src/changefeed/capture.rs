@@ -193,6 +193,12 @@ pub enum CaptureError {
         /// What changed.
         what: String,
     },
+    /// Which changefeeds still need a table could not be read.
+    #[error("cannot read which changefeeds use the table: {reason}")]
+    Jobs {
+        /// Why.
+        reason: String,
+    },
     /// A stored change does not parse (the changes table was edited by hand).
     #[error("change {seq} is malformed: {reason}")]
     Malformed {
@@ -425,23 +431,25 @@ fn triggers_sql(table: &str, info: &[ColumnInfo], keys: &[String], rowid: &str) 
     // delete of the old key followed by an insert of the new one.
     let same_key = format!("({old_key}) IS ({new_key})");
     format!(
-        "CREATE TRIGGER {ins} AFTER INSERT ON {t} BEGIN
+        "CREATE TRIGGER main.{ins} AFTER INSERT ON {t} BEGIN
   {insert_into} VALUES ({name}, 'insert', {new_key}, NULL, {new_row}, {NOW_NS});
 END;
-CREATE TRIGGER {upd} AFTER UPDATE ON {t} BEGIN
+CREATE TRIGGER main.{upd} AFTER UPDATE ON {t} BEGIN
   {insert_into} SELECT {name}, 'delete', {old_key}, {old_row}, NULL, {NOW_NS} WHERE NOT {same_key};
   {insert_into} SELECT {name}, CASE WHEN {same_key} THEN 'update' ELSE 'insert' END, {new_key},
     CASE WHEN {same_key} THEN {old_row} END, {new_row}, {NOW_NS};
 END;
-CREATE TRIGGER {del} AFTER DELETE ON {t} BEGIN
+CREATE TRIGGER main.{del} AFTER DELETE ON {t} BEGIN
   {insert_into} VALUES ({name}, 'delete', {old_key}, {old_row}, NULL, {NOW_NS});
 END;"
     )
 }
 
+/// Drops the triggers of `table` in `main` only: unqualified, SQLite would look for a trigger
+/// of that name in every attached database too, and drop another database's capture.
 fn drop_triggers(conn: &Connection, table: &str) -> Result<(), CaptureError> {
     for name in trigger_names(table) {
-        conn.execute_batch(&format!("DROP TRIGGER IF EXISTS {}", ident(&name)))
+        conn.execute_batch(&format!("DROP TRIGGER IF EXISTS main.{}", ident(&name)))
             .map_err(sqlite("drop a capture trigger"))?;
     }
     Ok(())
@@ -508,7 +516,7 @@ fn triggers_present(conn: &Connection, table: &str) -> Result<bool, CaptureError
     let [a, b, c] = trigger_names(table);
     let count: i64 = conn
         .query_row(
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 AND name IN (?2, ?3, ?4)",
+            "SELECT count(*) FROM main.sqlite_schema WHERE type = 'trigger' AND tbl_name = ?1 AND name IN (?2, ?3, ?4)",
             params![table, a, b, c],
             |r| r.get(0),
         )
@@ -518,7 +526,7 @@ fn triggers_present(conn: &Connection, table: &str) -> Result<bool, CaptureError
 
 fn has_changes_table(conn: &Connection) -> Result<bool, CaptureError> {
     conn.query_row(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_extconn_capture'",
+        "SELECT count(*) FROM main.sqlite_schema WHERE type = 'table' AND name = '_extconn_capture'",
         [],
         |r| r.get::<_, i64>(0),
     )
@@ -544,7 +552,14 @@ pub fn release_if_unused(
     if !has_changes_table(&tx)? {
         return Ok(false);
     }
-    if in_use().map_err(|reason| CaptureError::Malformed { seq: 0, reason })? {
+    let recorded: bool = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM main._extconn_capture WHERE table_name = ?1)",
+            [table],
+            |r| r.get(0),
+        )
+        .map_err(sqlite("look the captured table up"))?;
+    if !recorded || in_use().map_err(|reason| CaptureError::Jobs { reason })? {
         return Ok(false);
     }
     drop_triggers(&tx, table)?;

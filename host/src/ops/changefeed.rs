@@ -48,15 +48,6 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
             format!("cannot reach the sink: {}", e.message()),
         )
     })?;
-    let conn = ctx.databases.connection(&database)?;
-    let mut start = None;
-    for name in &names {
-        capture::install(conn, name).map_err(|e| capture_error(&e))?;
-    }
-    if let Ok(resolved) = capture::resolve(conn) {
-        start = Some(resolved);
-    }
-    let start = start.ok_or_else(|| SqlError::internal("cannot read the change clock"))?;
     let scan = options["initial_scan"].as_str() != Some("no");
     let payload = json!({
         "database": database,
@@ -66,6 +57,54 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
         "connection": plan.detail["connection"],
         "options": options,
     });
+    let mut installed = Vec::new();
+    let started = start(ctx, plan, &database, &names, &payload, scan, &mut installed);
+    let id = match started {
+        Ok(id) => id,
+        Err(e) => {
+            // Whatever this statement installed must not go on recording with no job to read
+            // it (another changefeed's tables stay: the release checks).
+            if !installed.is_empty() && ctx.jobs().is_ok() {
+                let installed = json!({ "database": database, "tables": installed });
+                let jobs = ctx.jobs.as_ref().expect("opened above");
+                crate::changefeed::release(ctx.databases, jobs, &installed.to_string());
+            }
+            return Err(e);
+        }
+    };
+    if !crate::node::running(&ctx.config.data_dir) {
+        ctx.notices.push(
+            "no extconn node is running on this data directory: the changefeed starts when one \
+             does (`extconn start`); changes made until then are captured and not lost"
+                .into(),
+        );
+    }
+    Ok(Outcome::Rows(Rows {
+        columns: vec![Column { name: "job_id".into(), sql_type: "INT8".into() }],
+        rows: vec![vec![Value::Int(id)]],
+    }))
+}
+
+/// Installs capture on `names` (each one also pushed to `installed`), resolves the start and
+/// records the job; then checks, under the database's write lock, that the capture is still
+/// there: a release that looked before the job existed (the last changefeed on these tables
+/// ending meanwhile) may have removed it. A job recorded here is canceled on any later error.
+fn start(
+    ctx: &mut Ctx<'_>,
+    plan: &Plan,
+    database: &str,
+    names: &[String],
+    payload: &Json,
+    scan: bool,
+    installed: &mut Vec<String>,
+) -> Result<i64, SqlError> {
+    let conn = ctx.databases.connection(database)?;
+    for name in names {
+        capture::install(conn, name).map_err(|e| capture_error(&e))?;
+        installed.push(name.clone());
+    }
+    let start = capture::resolve(conn)
+        .map_err(|e| SqlError::internal(format!("cannot read the change clock: {e}")))?;
     let progress = json!({
         "cursor": start.seq,
         "scan_ts_ns": start.ts.wall_ns,
@@ -81,29 +120,19 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
         &progress.to_string(),
         plan.detail["connection"].as_str(),
     )?;
-    // A release that looked before the job existed (the last changefeed on these tables
-    // ending meanwhile) may have removed the capture just installed: then this one cannot run.
-    let conn = ctx.databases.connection(&database)?;
-    if !capture::still_captured(conn, &names).map_err(|e| capture_error(&e))? {
-        ctx.jobs()?.set_status(id, "canceled", Some("change capture was released meanwhile"))?;
-        return Err(SqlError::new(
+    let conn = ctx.databases.connection(database)?;
+    let failure = match capture::still_captured(conn, names) {
+        Ok(true) => return Ok(id),
+        Ok(false) => SqlError::new(
             ErrorKind::Unavailable,
             "40001",
             "the change capture of the changefeed's tables was released while it was being \
              created (another changefeed on them ended): retry the statement",
-        ));
-    }
-    if !crate::node::running(&ctx.config.data_dir) {
-        ctx.notices.push(
-            "no extconn node is running on this data directory: the changefeed starts when one \
-             does (`extconn start`); changes made until then are captured and not lost"
-                .into(),
-        );
-    }
-    Ok(Outcome::Rows(Rows {
-        columns: vec![Column { name: "job_id".into(), sql_type: "INT8".into() }],
-        rows: vec![vec![Value::Int(id)]],
-    }))
+        ),
+        Err(e) => capture_error(&e),
+    };
+    let _ = ctx.jobs()?.set_status(id, "canceled", Some(&failure.message));
+    Err(failure)
 }
 
 /// Runs a `JOB CONTROL` plan (PAUSE, RESUME, CANCEL JOB).
@@ -149,7 +178,13 @@ pub(crate) fn run_control(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, Sql
             ));
         }
     };
-    jobs.set_status(id, next, None)?;
+    if !jobs.transition(id, &status, next)? {
+        return Err(SqlError::new(
+            ErrorKind::Unavailable,
+            "40001",
+            format!("job {id} changed its status meanwhile: retry the statement"),
+        ));
+    }
     if let (Some(jobs), Some(payload), "canceled") = (ctx.jobs.as_ref(), &payload, next) {
         crate::changefeed::release(ctx.databases, jobs, payload);
     }
