@@ -164,6 +164,7 @@ impl Jobs {
     }
 
     /// Records the job's outcome: its result rows as JSON, or its error.
+    /// (A job canceled or paused meanwhile keeps that status.)
     pub fn finish(&self, id: i64, outcome: Result<&str, &SqlError>) -> Result<(), SqlError> {
         let now = now_micros();
         let (status, result, error) = match outcome {
@@ -175,7 +176,7 @@ impl Jobs {
                 "UPDATE jobs SET status = ?2, result = ?3, error = ?4, finished = ?5, modified = ?5,
                         fraction_completed = CASE WHEN ?2 = 'succeeded' THEN 1 ELSE fraction_completed END,
                         running_status = NULL
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND status = 'running'",
                 params![id, status.as_str(), result, error, now],
             )
             .map(drop)
