@@ -404,13 +404,15 @@ impl Catalog {
                 principal.member_of.push(role);
             }
         }
+        // Sorted here, not by ORDER BY (see `grants_where`).
         principal.roles = self
             .db
-            .prepare_cached("SELECT role FROM memberships WHERE member = ?1 ORDER BY role")
+            .prepare_cached("SELECT role FROM memberships WHERE member = ?1")
             .and_then(|mut stmt| {
                 stmt.query_map([name], |row| row.get(0))?.collect::<Result<Vec<String>, _>>()
             })
             .map_err(sql("read-principal"))?;
+        principal.roles.sort();
         let mut holders = vec![principal.name.as_str()];
         holders.extend(principal.member_of.iter().map(String::as_str));
         let mut grants = Vec::new();
@@ -512,10 +514,12 @@ impl Catalog {
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Grant>> {
         // `filter` is one of this module's constants: no caller-supplied text reaches SQL.
+        // No ORDER BY: with an equality on a bound parameter over the ordered columns, SQLite
+        // re-prepares such a statement on every run (measured: every call); the rows are few
+        // and sorted below instead.
         let query = format!(
             "SELECT object_kind, object_name, grantee, privilege, grantable FROM grants \
-             WHERE {filter} \
-             ORDER BY object_kind = 'connection', object_name, grantee, privilege"
+             WHERE {filter}"
         );
         let mut stmt = self.db.prepare_cached(&query).map_err(sql(operation))?;
         let rows = stmt
@@ -545,6 +549,16 @@ impl Catalog {
             };
             out.push(Grant { object, grantee, privilege, grantable });
         }
+        // System grants first, then by object name, grantee and privilege (byte order, as
+        // SQLite's BINARY collation).
+        fn key(g: &Grant) -> (bool, &str, &str, &str) {
+            let (connection, name) = match &g.object {
+                GrantObject::System => (false, ""),
+                GrantObject::Connection(name) => (true, name.as_str()),
+            };
+            (connection, name, g.grantee.as_str(), g.privilege.as_str())
+        }
+        out.sort_by(|a, b| key(a).cmp(&key(b)));
         Ok(out)
     }
 
