@@ -63,7 +63,7 @@ fn all_changes(conn: &rusqlite::Connection, tables: &[&str]) -> Vec<Change> {
 }
 
 fn row(columns: &[(&str, Datum)]) -> Row {
-    Row { columns: columns.iter().map(|(n, d)| ((*n).to_owned(), d.clone())).collect() }
+    Row { columns: columns.iter().map(|(n, d)| (std::sync::Arc::from(*n), d.clone())).collect() }
 }
 
 fn int(i: i64) -> Datum {

@@ -97,7 +97,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Datum, Event, Hlc, Row};
+use super::{Datum, Event, Hlc, Name, Row};
 
 /// Most columns a captured table may have (`json_object` takes two arguments per column, and
 /// SQLite before 3.48 allows 127).
@@ -799,8 +799,8 @@ pub fn read_changes(
     let mut rows = stmt.query(params![cursor, stamped, limit]).map_err(sqlite("read changes"))?;
     let mut batch = ChangeBatch { changes: Vec::new(), cursor, caught_up: true };
     let mut examined = 0;
-    // The previous row's number of columns: rows are allocated at their size.
-    let mut width = 0;
+    // The previous row's column names: the next row shares them (and is allocated at its size).
+    let mut names: Vec<Name> = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite("read changes"))? {
         examined += 1;
         let seq: i64 = row.get(0).map_err(sqlite("read changes"))?;
@@ -820,10 +820,15 @@ pub fn read_changes(
             .and_then(Op::parse)
             .ok_or_else(|| malformed(format!("op {:?}", String::from_utf8_lossy(op_text))))?;
         let key = decode_key(text(3)?.unwrap_or_default()).map_err(malformed)?;
-        let decode = |text| decode_row(text, width);
+        let decode = |text| decode_row(text, &names);
         let before = text(4)?.map(decode).transpose().map_err(malformed)?;
         let after = text(5)?.map(decode).transpose().map_err(malformed)?;
-        width = after.as_ref().or(before.as_ref()).map_or(width, |row| row.columns.len());
+        // The names to share with the next row: the same ones unless this row's differ.
+        if let Some(row) = after.as_ref().or(before.as_ref())
+            && !same_names(row, &names)
+        {
+            names = row.columns.iter().map(|(n, _)| n.clone()).collect();
+        }
         if run.is_none_or(|r| r.last_seq < seq) {
             run = run_from(conn, seq)?;
         }
@@ -873,11 +878,17 @@ fn decode_key(text: &[u8]) -> Result<Vec<Datum>, String> {
     Ok(key)
 }
 
+/// Whether `row`'s column names are exactly the shared `names` (the same allocations).
+fn same_names(row: &Row, names: &[Name]) -> bool {
+    row.columns.len() == names.len()
+        && row.columns.iter().zip(names).all(|((n, _), m)| std::sync::Arc::ptr_eq(n, m))
+}
+
 /// A row as the triggers write it: a JSON object of every column, in the table's order;
-/// `width` columns are expected.
-fn decode_row(text: &[u8], width: usize) -> Result<Row, String> {
+/// `names` are the previous row's column names, shared where this row's are the same.
+fn decode_row(text: &[u8], names: &[Name]) -> Result<Row, String> {
     let mut reader = Reader { text, pos: 0 };
-    let row = reader.row(width)?;
+    let row = reader.row(names)?;
     reader.end().map_err(|e| format!("row: {e}"))?;
     Ok(row)
 }
@@ -934,22 +945,39 @@ impl Reader<'_> {
         }
     }
 
-    fn row(&mut self, width: usize) -> Result<Row, String> {
+    fn row(&mut self, names: &[Name]) -> Result<Row, String> {
         let syntax = |e| format!("row: {e}");
         self.eat(b'{').map_err(syntax)?;
-        let mut columns = Vec::with_capacity(width);
+        let mut columns = Vec::with_capacity(names.len());
         if self.peek() == Some(b'}') {
             self.pos += 1;
             return Ok(Row { columns });
         }
         loop {
-            let name = self.string().map_err(syntax)?;
+            let name = self.name(names.get(columns.len())).map_err(syntax)?;
             self.eat(b':').map_err(syntax)?;
             columns.push((name, self.datum()?));
             if !self.more(b'}').map_err(syntax)? {
                 return Ok(Row { columns });
             }
         }
+    }
+
+    /// A column name: `known` itself when the text spells it without escapes, else a new one.
+    fn name(&mut self, known: Option<&Name>) -> Result<Name, String> {
+        if let Some(known) = known
+            && self.peek() == Some(b'"')
+        {
+            let spelled = known.as_bytes();
+            let end = self.pos + 1 + spelled.len();
+            if self.text.get(self.pos + 1..end) == Some(spelled)
+                && self.text.get(end) == Some(&b'"')
+            {
+                self.pos = end + 1;
+                return Ok(known.clone());
+            }
+        }
+        self.string().map(Name::from)
     }
 
     fn array(&mut self) -> Result<Vec<Datum>, String> {
@@ -1160,11 +1188,12 @@ pub fn scan(
     let mut rows = stmt.query(params.as_slice()).map_err(sqlite("scan the table"))?;
     let mut out = Vec::new();
     let n = key_exprs.len();
+    let names: Vec<Name> = table.columns.iter().map(|c| Name::from(c.as_str())).collect();
     while let Some(row) = rows.next().map_err(sqlite("scan the table"))? {
         let value = |i| row.get_ref(i).map(Datum::from).map_err(sqlite("scan the table"));
         let key = (0..n).map(value).collect::<Result<Vec<_>, _>>()?;
         let mut columns = Vec::with_capacity(table.columns.len());
-        for (i, name) in table.columns.iter().enumerate() {
+        for (i, name) in names.iter().enumerate() {
             columns.push((name.clone(), value(n + i)?));
         }
         out.push(ScanRow { key, row: Row { columns } });
@@ -1212,12 +1241,18 @@ mod tests {
 
     #[test]
     fn rows_keep_the_table_order() {
-        let row = decode_row(br#"{"z":1,"a":"x","m":null}"#, 3).unwrap();
-        let names: Vec<&str> = row.columns.iter().map(|(n, _)| n.as_str()).collect();
+        let row = decode_row(br#"{"z":1,"a":"x","m":null}"#, &[]).unwrap();
+        let names: Vec<&str> = row.columns.iter().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["z", "a", "m"]);
-        assert_eq!(decode_row(b" { } ", 0).unwrap(), Row::default());
+        // The next row shares the names it spells the same, and only those.
+        let shared: Vec<Name> = row.columns.iter().map(|(n, _)| n.clone()).collect();
+        let next = decode_row(br#"{"z":2,"b":"y","m\u0000":null}"#, &shared).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&next.columns[0].0, &shared[0]));
+        assert_eq!((&*next.columns[1].0, &*next.columns[2].0), ("b", "m\0"));
+        assert!(!same_names(&next, &shared) && same_names(&row, &[]) == row.columns.is_empty());
+        assert_eq!(decode_row(b" { } ", &[]).unwrap(), Row::default());
         for bad in [&br#"[]"#[..], br#"{"a":1"#, br#"{"a" 1}"#, br#"{"a":1} x"#, br#"{"a":1,}"#] {
-            assert!(decode_row(bad, 1).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(decode_row(bad, &shared).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         let key = decode_key(br#"[1, "b"]"#).unwrap();
         assert_eq!(key, [Datum::Integer(1), Datum::Text("b".into())]);

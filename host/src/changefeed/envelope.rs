@@ -195,7 +195,7 @@ pub fn write_value(out: &mut Vec<u8>, options: &EncodeOptions, event: &Event<'_>
                             match event
                                 .key_columns
                                 .iter()
-                                .position(|k| k == name)
+                                .position(|k| k.as_str() == &**name)
                                 .and_then(|k| event.key.get(k))
                             {
                                 Some(datum) => json::write_datum(out, datum),
@@ -277,7 +277,12 @@ mod tests {
     use super::*;
 
     fn row(columns: &[(&str, Datum)]) -> Row {
-        Row { columns: columns.iter().map(|(n, d)| ((*n).to_owned(), d.clone())).collect() }
+        Row {
+            columns: columns
+                .iter()
+                .map(|(n, d)| (super::super::Name::from(*n), d.clone()))
+                .collect(),
+        }
     }
 
     const TS: Hlc = Hlc { wall_ns: 1_700_000_000_123_456_789, logical: 0 };

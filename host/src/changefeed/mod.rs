@@ -84,17 +84,21 @@ impl rusqlite::ToSql for Datum {
     }
 }
 
+/// A column name, shared by every row of a batch that has it (one allocation per batch, not
+/// one per row and column).
+pub type Name = std::sync::Arc<str>;
+
 /// A row image: every column of the table, in the table's column order.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Row {
     /// Column name and value, in the table's order.
-    pub columns: Vec<(String, Datum)>,
+    pub columns: Vec<(Name, Datum)>,
 }
 
 impl Row {
     /// The value of column `name`, if the row has it.
     pub fn get(&self, name: &str) -> Option<&Datum> {
-        self.columns.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+        self.columns.iter().find(|(n, _)| &**n == name).map(|(_, d)| d)
     }
 }
 
