@@ -33,6 +33,11 @@ const POLL: Duration = Duration::from_millis(100);
 const WAKE: Duration = Duration::from_millis(5);
 /// Changes read and sent per batch.
 const BATCH: usize = 10_000;
+/// Batches handed to an ordering sink (Kafka) before the oldest one's acknowledgement is
+/// awaited.
+const IN_FLIGHT: usize = 4;
+/// Batches one streaming step reads at most, before the job's status is looked at again.
+const STEP_BATCHES: usize = 16;
 /// Rows per page of the initial scan.
 const SCAN_PAGE: usize = 1000;
 /// How long a batch may wait for the sink's acknowledgement before the sink counts as gone
@@ -469,6 +474,9 @@ impl Feed {
     /// the sink acknowledges it, the batch after it is read and encoded, to be sent next if
     /// nothing changed meanwhile; progress still moves only with acknowledgements.
     fn stream(&mut self, jobs: &Jobs, until: Option<i64>) -> Result<Step, Failure> {
+        if until.is_none() && self.sink()?.orders_in_flight() {
+            return self.stream_ahead(jobs);
+        }
         let ready = self.next.take().filter(|next| {
             until.is_none() && next.from == self.cursor && next.topics == self.topics
         });
@@ -496,6 +504,88 @@ impl Feed {
             self.maybe_resolved(jobs)?;
         }
         Ok(if sent || !batch.caught_up { Step::Busy } else { Step::Idle })
+    }
+
+    /// [`Feed::stream`] for a sink that keeps batches in flight in order (Kafka): up to
+    /// [`IN_FLIGHT`] batches are handed over before the oldest one's acknowledgement is
+    /// awaited, and the next is read and encoded meanwhile, instead of one round trip through
+    /// the broker per batch. Progress moves only over acknowledged batches, in order, and is
+    /// saved once per step (after at most [`STEP_BATCHES`] batches, so the job's status and
+    /// sink connection are still looked at between them); a failure leaves it at the last
+    /// acknowledged batch, and what followed is sent again.
+    fn stream_ahead(&mut self, jobs: &Jobs) -> Result<Step, Failure> {
+        type Flight<'a> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = Result<Result<(), providers::Error>, tokio::time::error::Elapsed>,
+                    > + 'a,
+            >,
+        >;
+        let ready =
+            self.next.take().filter(|next| next.from == self.cursor && next.topics == self.topics);
+        let first = match ready {
+            Some(batch) => batch,
+            None => encode_batch(
+                &self.conn,
+                &self.tables,
+                &self.topics,
+                &self.encode,
+                self.cursor,
+                None,
+            )?,
+        };
+        let start = self.cursor;
+        let Feed { sink, runtime, conn, tables, topics, encode, cursor, highwater, .. } = self;
+        let sink = sink.as_deref().expect("opened by stream");
+        let mut caught_up = first.caught_up;
+        let mut sent = false;
+        let outcome: Result<(), Failure> = runtime.block_on(async {
+            let mut flights: std::collections::VecDeque<(Flight<'_>, i64, Hlc)> =
+                std::collections::VecDeque::new();
+            let mut batch = Some(first);
+            let mut read = 1;
+            loop {
+                if let Some(b) = batch.take() {
+                    caught_up = b.caught_up;
+                    let (to, high) = (b.cursor, b.highwater);
+                    let flight: Flight<'_> = if b.messages.is_empty() {
+                        Box::pin(std::future::ready(Ok(Ok(()))))
+                    } else {
+                        sent = true;
+                        let mut send =
+                            Box::pin(tokio::time::timeout(ACK_TIMEOUT, sink.emit(b.messages)));
+                        // The first poll hands every message to the producer.
+                        match futures::poll!(send.as_mut()) {
+                            Poll::Ready(answer) => Box::pin(std::future::ready(answer)),
+                            Poll::Pending => send,
+                        }
+                    };
+                    flights.push_back((flight, to, high));
+                    if !caught_up && flights.len() < IN_FLIGHT && read < STEP_BATCHES {
+                        batch = Some(encode_batch(conn, tables, topics, encode, to, None)?);
+                        read += 1;
+                        continue;
+                    }
+                }
+                let Some((flight, to, high)) = flights.pop_front() else { return Ok(()) };
+                acknowledged(flight.await)?;
+                *cursor = to;
+                *highwater = (*highwater).max(high);
+                let last = flights.back().map_or(to, |(_, to, _)| *to);
+                if !caught_up && read < STEP_BATCHES {
+                    batch = Some(encode_batch(conn, tables, topics, encode, last, None)?);
+                    read += 1;
+                }
+            }
+        });
+        if self.cursor != start {
+            self.save(jobs, "running: streaming changes")?;
+        }
+        outcome?;
+        if caught_up {
+            self.maybe_resolved(jobs)?;
+        }
+        Ok(if sent || !caught_up { Step::Busy } else { Step::Idle })
     }
 
     /// Emits a resolved timestamp when one is due: only after every change up to it is sent.

@@ -741,6 +741,8 @@ pub struct KafkaSink {
     topic_partitions: Option<i32>,
     /// Partition counts, looked up once per topic for resolved messages.
     partitions: Mutex<HashMap<String, i32>>,
+    /// The idempotent producer (`acks=all`): batches in flight keep their order.
+    idempotent: bool,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -799,6 +801,7 @@ impl KafkaSink {
             topic_name,
             topic_partitions: options.topic_partitions,
             partitions: Mutex::default(),
+            idempotent: acks == Acks::All,
         })
     }
 
@@ -976,6 +979,12 @@ impl Sink for KafkaSink {
             FutureRecord::<[u8], [u8]>::to(topic).partition(*partition).payload(&payload[..])
         });
         Ok(self.send_all(records).await?)
+    }
+
+    /// Only the idempotent producer: without it, a batch that fails after its retries while
+    /// the next one succeeds would be sent again after it.
+    fn orders_in_flight(&self) -> bool {
+        self.idempotent
     }
 
     async fn flush(&self) -> Result<(), crate::Error> {

@@ -74,6 +74,15 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
 
     /// Waits until everything handed to the sink so far is acknowledged.
     async fn flush(&self) -> Result<(), Error>;
+
+    /// Whether the first poll of [`Sink::emit`] hands every message over and the sink keeps
+    /// batches emitted one after the other in that order even while earlier ones are not yet
+    /// acknowledged, so that a caller may emit the next batch before awaiting this one (Kafka:
+    /// the idempotent producer's per-partition order). Sinks that send as they are polled
+    /// (webhooks, files) say no.
+    fn orders_in_flight(&self) -> bool {
+        false
+    }
 }
 
 /// Connects and authenticates to the sink `target` names, then disconnects: Kafka fetches
