@@ -477,20 +477,7 @@ impl Feed {
         if until.is_none() && self.sink()?.orders_in_flight() {
             return self.stream_ahead(jobs);
         }
-        let ready = self.next.take().filter(|next| {
-            until.is_none() && next.from == self.cursor && next.topics == self.topics
-        });
-        let batch = match ready {
-            Some(batch) => batch,
-            None => encode_batch(
-                &self.conn,
-                &self.tables,
-                &self.topics,
-                &self.encode,
-                self.cursor,
-                until,
-            )?,
-        };
+        let batch = self.next_batch(until)?;
         let sent = !batch.messages.is_empty();
         let prefetch = (until.is_none() && !batch.caught_up).then_some(batch.cursor);
         self.next = self.send_then(batch.messages, prefetch)?;
@@ -504,6 +491,24 @@ impl Feed {
             self.maybe_resolved(jobs)?;
         }
         Ok(if sent || !batch.caught_up { Step::Busy } else { Step::Idle })
+    }
+
+    /// The batch after the cursor: the one encoded ahead if it is still that one, else read now.
+    fn next_batch(&mut self, until: Option<i64>) -> Result<Encoded, Failure> {
+        let ready = self.next.take().filter(|next| {
+            until.is_none() && next.from == self.cursor && next.topics == self.topics
+        });
+        match ready {
+            Some(batch) => Ok(batch),
+            None => encode_batch(
+                &self.conn,
+                &self.tables,
+                &self.topics,
+                &self.encode,
+                self.cursor,
+                until,
+            ),
+        }
     }
 
     /// [`Feed::stream`] for a sink that keeps batches in flight in order (Kafka): up to
@@ -521,19 +526,7 @@ impl Feed {
                     > + 'a,
             >,
         >;
-        let ready =
-            self.next.take().filter(|next| next.from == self.cursor && next.topics == self.topics);
-        let first = match ready {
-            Some(batch) => batch,
-            None => encode_batch(
-                &self.conn,
-                &self.tables,
-                &self.topics,
-                &self.encode,
-                self.cursor,
-                None,
-            )?,
-        };
+        let first = self.next_batch(None)?;
         let start = self.cursor;
         let Feed { sink, runtime, conn, tables, topics, encode, cursor, highwater, .. } = self;
         let sink = sink.as_deref().expect("opened by stream");
