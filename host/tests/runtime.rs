@@ -104,13 +104,45 @@ fn the_pure_exports_answer() {
     assert!(bad.message.contains("nosuch"), "{bad:?}");
 }
 
-/// A component built for WIT `extconn:connections@0.1.0` (this repository's plugin at f552b11,
-/// kept as a released artifact) still runs: the host supports every released WIT version.
+/// A component built for WIT `extconn:connections@0.1.0`: this repository's plugin with its
+/// `wit-0-1` feature (the 0.1.0 bindings), built in release for wasm32 into its own target
+/// directory (`target/plugin-wasm-0.1.0`, so it never waits on the outer build's lock) and
+/// componentized as `build.rs` does the current one.
+fn component_for_wit_0_1_0() -> std::path::PathBuf {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target_dir = workspace.join("target").join("plugin-wasm-0.1.0");
+    let mut cargo = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    cargo
+        .current_dir(workspace)
+        .args(["build", "--package", "extconn-plugin", "--lib", "--release"])
+        .args(["--features", "wit-0-1", "--target", "wasm32-unknown-unknown"])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_TARGET_DIR"] {
+        cargo.env_remove(var);
+    }
+    let output = cargo.output().expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "building the plugin for WIT 0.1.0 failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let core = std::fs::read(target_dir.join("wasm32-unknown-unknown/release/extconn_plugin.wasm"))
+        .expect("the core module was built");
+    let component = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .expect("the 0.1.0 plugin componentizes");
+    let file = target_dir.join("extconn-0.1.0.component.wasm");
+    std::fs::write(&file, component).unwrap();
+    file
+}
+
+/// A component built for WIT 0.1.0 still runs: the host supports every released WIT version.
 #[test]
 fn a_component_built_for_wit_0_1_0_still_runs() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/extconn-plugin-0.1.0.wasm");
-    let runtime = Runtime::new(RuntimeConfig { plugin: Some(fixture), ..config() }).unwrap();
+    let file = component_for_wit_0_1_0();
+    let runtime = Runtime::new(RuntimeConfig { plugin: Some(file), ..config() }).unwrap();
     let mut plugin = runtime.instantiate().unwrap();
     assert_eq!(plugin.wit_version(), "0.1.0");
     let info = plugin.parse_uri("s3://b/p?AWS_ACCESS_KEY_ID=k&AWS_SECRET_ACCESS_KEY=s").unwrap();

@@ -8,14 +8,23 @@ use std::cell::RefCell;
 use crate::exec::{ResolveInput, Script};
 use crate::{error, model};
 
+#[cfg(not(feature = "wit-0-1"))]
 wit_bindgen::generate!({
     world: "plugin",
     path: "../wit/0.2.0",
 });
+#[cfg(feature = "wit-0-1")]
+wit_bindgen::generate!({
+    world: "plugin",
+    path: "../wit/0.1.0",
+});
 
 // The macro reads the WIT file without telling cargo: include it so that editing the WIT
 // rebuilds the component (otherwise a stale guest meets fresh host bindings).
+#[cfg(not(feature = "wit-0-1"))]
 const _: &[u8] = include_bytes!("../../wit/0.2.0/connections.wit");
+#[cfg(feature = "wit-0-1")]
+const _: &[u8] = include_bytes!("../../wit/0.1.0/connections.wit");
 
 use exports::extconn::connections::connections as api;
 use exports::extconn::connections::types as wit;
@@ -196,6 +205,7 @@ impl From<wit::Response> for model::Response {
             R::IoFailed(e) => {
                 Self::IoFailed(model::IoError { kind: e.kind.into(), message: e.message })
             }
+            #[cfg(not(feature = "wit-0-1"))]
             R::Dependents(ds) => Self::Dependents(
                 ds.into_iter()
                     .map(|d| model::Dependent {
@@ -340,8 +350,14 @@ impl From<model::Mutation> for wit::Mutation {
             M::DeletePrincipal(name) => Self::DeletePrincipal(name),
             M::PutMembership(role, member, admin) => Self::PutMembership((role, member, admin)),
             M::DeleteMembership(role, member) => Self::DeleteMembership((role, member)),
+            #[cfg(not(feature = "wit-0-1"))]
             M::CancelJob(id) => Self::CancelJob(id),
+            #[cfg(not(feature = "wit-0-1"))]
             M::RequireUnusedConnection(name) => Self::RequireUnusedConnection(name),
+            #[cfg(feature = "wit-0-1")]
+            M::CancelJob(_) | M::RequireUnusedConnection(_) => {
+                unreachable!("a 0.1.0 build never applies job mutations (LISTS_DEPENDENTS)")
+            }
         }
     }
 }
@@ -378,7 +394,12 @@ impl From<model::Request> for wit::Request {
             }
             R::Now => Self::Now,
             R::Random(n) => Self::Random(n),
+            #[cfg(not(feature = "wit-0-1"))]
             R::ListDependents(name) => Self::ListDependents(name),
+            #[cfg(feature = "wit-0-1")]
+            R::ListDependents(_) => {
+                unreachable!("a 0.1.0 build never lists dependents (LISTS_DEPENDENTS)")
+            }
         }
     }
 }

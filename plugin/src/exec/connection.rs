@@ -136,8 +136,22 @@ pub(super) fn alter(ctx: &mut Ctx<'_>, if_exists: bool, name: &str, uri: &str) -
 /// DROP EXTERNAL CONNECTION. Unlike CockroachDB (its issue 98611), a connection that unfinished
 /// jobs use is not dropped from under them: without CASCADE the statement fails with 2BP01 and
 /// names the jobs; with CASCADE the jobs are canceled and the connection dropped in one apply.
+/// Whether the host can be asked which jobs use a connection: WIT 0.2.0 and later. A build for
+/// 0.1.0 (feature `wit-0-1`) drops as CockroachDB does, without looking at jobs.
+const LISTS_DEPENDENTS: bool = !cfg!(feature = "wit-0-1");
+
 pub(super) fn drop(ctx: &mut Ctx<'_>, name: &str, cascade: bool) -> Run<Outcome> {
     let user = ctx.session.user.clone();
+    if !LISTS_DEPENDENTS {
+        let [principal, grants] =
+            ctx.all([Request::ReadPrincipal(user.clone()), grants_on(name)])?;
+        let principal = principal_from(principal, &user)?;
+        let grants = answer::grants(grants)?;
+        privilege::require_on_connection(&principal, &grants, name, ConnPrivilege::Drop)?;
+        apply(ctx, vec![Mutation::DeleteConnection(name.to_owned())])?
+            .map_err(|_| Error::internal("dropping an external connection has no precondition"))?;
+        return Ok(Outcome::Command("DROP EXTERNAL CONNECTION".into()));
+    }
     let [principal, grants, dependents] = ctx.all([
         Request::ReadPrincipal(user.clone()),
         grants_on(name),
