@@ -40,6 +40,10 @@ const IN_FLIGHT: usize = 4;
 const STEP_BATCHES: usize = 16;
 /// Rows per page of the initial scan.
 const SCAN_PAGE: usize = 1000;
+/// Most threads that encode one batch (the reading thread is one of them).
+const ENCODERS: usize = 4;
+/// Fewest changes worth another encoding thread.
+const ENCODE_AT_LEAST: usize = 2000;
 /// How long a batch may wait for the sink's acknowledgement before the sink counts as gone
 /// (librdkafka itself waits minutes): the batch is then sent again on a reopened sink, and
 /// the job says `retrying: …` meanwhile.
@@ -444,8 +448,9 @@ impl Feed {
             if let Poll::Ready(answer) = futures::poll!(send.as_mut()) {
                 return (answer, None);
             }
-            let next = prefetch
-                .and_then(|from| encode_batch(conn, tables, topics, encode, from, None).ok());
+            let next = prefetch.and_then(|from| {
+                encode_batch(conn, tables, topics, encode, from, None, BATCH).ok()
+            });
             (send.await, next)
         });
         acknowledged(answer)?;
@@ -477,7 +482,7 @@ impl Feed {
         if until.is_none() && self.sink()?.orders_in_flight() {
             return self.stream_ahead(jobs);
         }
-        let batch = self.next_batch(until)?;
+        let batch = self.next_batch(until, BATCH)?;
         let sent = !batch.messages.is_empty();
         let prefetch = (until.is_none() && !batch.caught_up).then_some(batch.cursor);
         self.next = self.send_then(batch.messages, prefetch)?;
@@ -493,8 +498,9 @@ impl Feed {
         Ok(if sent || !batch.caught_up { Step::Busy } else { Step::Idle })
     }
 
-    /// The batch after the cursor: the one encoded ahead if it is still that one, else read now.
-    fn next_batch(&mut self, until: Option<i64>) -> Result<Encoded, Failure> {
+    /// The batch after the cursor: the one encoded ahead if it is still that one, else up to
+    /// `limit` changes read now.
+    fn next_batch(&mut self, until: Option<i64>, limit: usize) -> Result<Encoded, Failure> {
         let ready = self.next.take().filter(|next| {
             until.is_none() && next.from == self.cursor && next.topics == self.topics
         });
@@ -507,6 +513,7 @@ impl Feed {
                 &self.encode,
                 self.cursor,
                 until,
+                limit,
             ),
         }
     }
@@ -526,7 +533,7 @@ impl Feed {
                     > + 'a,
             >,
         >;
-        let first = self.next_batch(None)?;
+        let first = self.next_batch(None, BATCH)?;
         let start = self.cursor;
         let Feed { sink, runtime, conn, tables, topics, encode, cursor, highwater, .. } = self;
         let sink = sink.as_deref().expect("opened by stream");
@@ -555,7 +562,7 @@ impl Feed {
                     };
                     flights.push_back((flight, to, high));
                     if !caught_up && flights.len() < IN_FLIGHT && read < STEP_BATCHES {
-                        batch = Some(encode_batch(conn, tables, topics, encode, to, None)?);
+                        batch = Some(encode_batch(conn, tables, topics, encode, to, None, BATCH)?);
                         read += 1;
                         continue;
                     }
@@ -566,7 +573,7 @@ impl Feed {
                 *highwater = (*highwater).max(high);
                 let last = flights.back().map_or(to, |(_, to, _)| *to);
                 if !caught_up && read < STEP_BATCHES {
-                    batch = Some(encode_batch(conn, tables, topics, encode, last, None)?);
+                    batch = Some(encode_batch(conn, tables, topics, encode, last, None, BATCH)?);
                     read += 1;
                 }
             }
@@ -693,33 +700,115 @@ fn encode_batch(
     options: &EncodeOptions,
     from: i64,
     until: Option<i64>,
+    limit: usize,
 ) -> Result<Encoded, Failure> {
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-    let mut batch =
-        capture::read_changes(conn, &names, from, BATCH).map_err(|e| permanent_or_retry(&e))?;
-    if let Some(until) = until {
-        batch.changes.retain(|c| c.seq <= until);
-        batch.cursor = batch.cursor.min(until);
-        batch.caught_up = false;
-    }
-    let mut messages = Vec::with_capacity(batch.changes.len());
-    let mut highwater = Hlc::default();
-    let mut encoder = Encoder::default();
-    for change in &batch.changes {
-        let Some(index) = tables.iter().position(|t| t.name == change.table) else {
-            continue;
-        };
-        messages.push(encoder.message(options, &change.event(&tables[index], &topics[index])));
-        highwater = highwater.max(change.ts);
-    }
-    Ok(Encoded {
-        from,
-        topics: topics.to_vec(),
-        messages,
-        cursor: batch.cursor,
-        caught_up: batch.caught_up,
-        highwater,
+    // Read on this thread (SQLite's rows are copied out), encoded on up to ENCODERS.
+    let mut read_changes = Copied::default();
+    let read = capture::visit_changes(conn, &names, from, limit, |change| {
+        if until.is_none_or(|until| change.seq <= until) {
+            read_changes.push(change);
+        }
+        Ok(())
     })
+    .map_err(|e| permanent_or_retry(&e))?;
+    let count = read_changes.changes.len();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ENCODERS)
+        .min(count / ENCODE_AT_LEAST)
+        .max(1);
+    let per_thread = count.div_ceil(threads);
+    let encode_part = |part: usize| {
+        let mut encoder = Encoder::default();
+        let mut transcoder = capture::Transcoder::default();
+        let mut highwater = Hlc::default();
+        let range = part * per_thread..((part + 1) * per_thread).min(count);
+        let mut messages = Vec::with_capacity(range.len());
+        for i in range {
+            let change = read_changes.get(i);
+            let (table, topic) = (&tables[change.table], &topics[change.table]);
+            messages.push(
+                change
+                    .with_event(table, topic, &mut transcoder, |e| encoder.message(options, e))?,
+            );
+            highwater = highwater.max(change.ts);
+        }
+        Ok::<_, capture::CaptureError>((messages, highwater))
+    };
+    let parts = std::thread::scope(|scope| {
+        let others: Vec<_> =
+            (1..threads).map(|part| scope.spawn(move || encode_part(part))).collect();
+        let mut parts = vec![encode_part(0)];
+        parts.extend(others.into_iter().map(|t| t.join().expect("an encoder thread panicked")));
+        parts
+    });
+    let mut messages = Vec::with_capacity(count);
+    let mut highwater = Hlc::default();
+    for part in parts {
+        let (part, high) = part.map_err(|e| permanent_or_retry(&e))?;
+        messages.extend(part);
+        highwater = highwater.max(high);
+    }
+    let (cursor, caught_up) = match until {
+        Some(until) => (read.cursor.min(until), false),
+        None => (read.cursor, read.caught_up),
+    };
+    Ok(Encoded { from, topics: topics.to_vec(), messages, cursor, caught_up, highwater })
+}
+
+/// Changes as [`capture::visit_changes`] read them, copied out of SQLite's rows into one
+/// buffer, so that several threads can encode them.
+#[derive(Default)]
+struct Copied {
+    bytes: Vec<u8>,
+    changes: Vec<CopiedChange>,
+}
+
+struct CopiedChange {
+    seq: i64,
+    table: usize,
+    op: capture::Op,
+    ts: Hlc,
+    key: std::ops::Range<usize>,
+    before: Option<std::ops::Range<usize>>,
+    after: Option<std::ops::Range<usize>>,
+}
+
+impl Copied {
+    fn push(&mut self, change: &capture::RawChange<'_>) {
+        let bytes = &mut self.bytes;
+        let mut copy = |text: &[u8]| {
+            bytes.extend_from_slice(text);
+            bytes.len() - text.len()..bytes.len()
+        };
+        let key = copy(change.key);
+        let before = change.before.map(&mut copy);
+        let after = change.after.map(&mut copy);
+        self.changes.push(CopiedChange {
+            seq: change.seq,
+            table: change.table,
+            op: change.op,
+            ts: change.ts,
+            key,
+            before,
+            after,
+        });
+    }
+
+    fn get(&self, i: usize) -> capture::RawChange<'_> {
+        let c = &self.changes[i];
+        let text = |range: &std::ops::Range<usize>| &self.bytes[range.clone()];
+        capture::RawChange {
+            seq: c.seq,
+            table: c.table,
+            op: c.op,
+            key: text(&c.key),
+            before: c.before.as_ref().map(text),
+            after: c.after.as_ref().map(text),
+            ts: c.ts,
+        }
+    }
 }
 
 /// Encodes messages through one scratch buffer, so each message's key and value are

@@ -619,6 +619,124 @@ fn messages_from_captured_changes_byte_for_byte() {
     );
 }
 
+/// Every option combination CREATE CHANGEFEED accepts.
+fn every_encoding() -> Vec<EncodeOptions> {
+    let mut all = Vec::new();
+    for envelope in [Envelope::Wrapped, Envelope::Bare, Envelope::Row, Envelope::KeyOnly] {
+        for bits in 0..16u8 {
+            let options = EncodeOptions {
+                envelope,
+                diff: bits & 1 != 0,
+                updated: bits & 2 != 0,
+                key_in_value: bits & 4 != 0,
+                topic_in_value: bits & 8 != 0,
+            };
+            if options.validate().is_ok() {
+                all.push(options);
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn transcoded_messages_equal_decoded_ones() {
+    // A composite key, every storage class, and names that need escaping (decoded whole).
+    let d = db(r#"CREATE TABLE t (city TEXT, n INTEGER, x, "y z" TEXT, PRIMARY KEY (city, n));
+                  CREATE TABLE "q""uoted" ("k""ey" INTEGER PRIMARY KEY, "v\al" TEXT, x);"#);
+    let t = capture::install(&d.conn, "t").unwrap();
+    let q = capture::install(&d.conn, "q\"uoted").unwrap();
+    let values = [
+        Datum::Null,
+        int(0),
+        int(-7),
+        int(7),
+        int(100_000_000_000_000_000),
+        int(1_000_000_000_000_000_000),
+        int(i64::MIN),
+        int(i64::MAX),
+        Datum::Real(0.0),
+        Datum::Real(-0.0),
+        Datum::Real(0.1),
+        Datum::Real(100.0),
+        Datum::Real(-1.0e300),
+        Datum::Real(5e-324),
+        Datum::Real(f64::INFINITY),
+        Datum::Real(f64::NEG_INFINITY),
+        text("plain"),
+        text(""),
+        text("é ü 😀 /slash"),
+        text("\"quoted\" \\ back"),
+        text("\n\t\r \u{1} \u{1f} \u{7f}"),
+        text("\u{2028}\u{2029}"),
+        Datum::Blob(vec![0, 1, 0xfe, 0xff]),
+        Datum::Blob(vec![]),
+    ];
+    for (i, value) in values.iter().enumerate() {
+        let city = &values[(i + 16) % values.len()];
+        d.conn
+            .execute(
+                "INSERT INTO t VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![city, i as i64, value, value],
+            )
+            .unwrap();
+        d.conn
+            .execute(
+                "INSERT INTO \"q\"\"uoted\" VALUES (?1, ?2, ?3)",
+                rusqlite::params![i as i64, value, value],
+            )
+            .unwrap();
+    }
+    d.conn
+        .execute_batch(
+            "UPDATE t SET x = 'changed' WHERE n % 3 = 0;
+             UPDATE t SET n = n + 1000 WHERE n % 5 = 0;
+             DELETE FROM t WHERE n % 4 = 0;
+             DELETE FROM \"q\"\"uoted\" WHERE x IS NULL;",
+        )
+        .unwrap();
+    // The same kinds of values written by the CLI, whose SQLite has its own JSON code.
+    sqlite3_cli(
+        &d.path,
+        "INSERT INTO t VALUES ('cli', 1, 0.1, 'a\"b'), (x'00ff', 2, 1e999, 'é'), (NULL, 3, -0, char(1, 10));
+         UPDATE t SET x = 007 WHERE city = 'cli';
+         DELETE FROM t WHERE n = 2;",
+    );
+    let tables = ["t", "q\"uoted"];
+    let captured = [&t, &q];
+    let (mut names, mut transcoder) = (Vec::new(), capture::Transcoder::default());
+    let (mut compared, mut seen) = (0, 0);
+    capture::visit_changes(&d.conn, &tables, 0, 10_000, |raw| {
+        seen += 1;
+        let table = captured[raw.table];
+        let change = raw.decode(tables[raw.table], &mut names)?;
+        let decoded = change.event(table, "topic");
+        for options in every_encoding() {
+            let want =
+                (envelope::encode_key(decoded.key), envelope::encode_value(&options, &decoded));
+            let got = raw
+                .with_event(table, "topic", &mut transcoder, |e| {
+                    (envelope::encode_key(e.key), envelope::encode_value(&options, e))
+                })
+                .unwrap();
+            assert_eq!(
+                got,
+                want,
+                "change {} of {} with {options:?}:\n got {:?}\nwant {:?}",
+                raw.seq,
+                tables[raw.table],
+                got.1.as_deref().map(String::from_utf8_lossy),
+                want.1.as_deref().map(String::from_utf8_lossy)
+            );
+            compared += 1;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(seen > 60, "only {seen} changes were read");
+    assert_eq!(compared, seen * every_encoding().len());
+}
+
 #[test]
 fn public_types_are_send_and_sync() {
     fn check<T: Send + Sync>() {}

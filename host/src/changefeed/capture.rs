@@ -97,6 +97,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::envelope::{Columns, Values};
 use super::{Datum, Event, Hlc, Name, Row};
 
 /// Most columns a captured table may have (`json_object` takes two arguments per column, and
@@ -271,8 +272,8 @@ impl Change {
         Event {
             key: &self.key,
             key_columns: &table.key_columns,
-            before: self.before.as_ref(),
-            after: self.after.as_ref(),
+            before: self.before.as_ref().map(|r| r as &dyn Columns),
+            after: self.after.as_ref().map(|r| r as &dyn Columns),
             updated: self.ts,
             topic,
         }
@@ -323,7 +324,7 @@ impl ScanRow {
             key: &self.key,
             key_columns: &table.key_columns,
             before: None,
-            after: Some(&self.row),
+            after: Some(&self.row as &dyn Columns),
             updated,
             topic,
         }
@@ -760,6 +761,54 @@ pub fn read_changes(
     cursor: i64,
     limit: usize,
 ) -> Result<ChangeBatch, CaptureError> {
+    let mut changes = Vec::new();
+    // The previous row's column names: the next row shares them (and is allocated at its size).
+    let mut names: Vec<Name> = Vec::new();
+    let visited = visit_changes(conn, tables, cursor, limit, |raw| {
+        changes.push(raw.decode(tables[raw.table], &mut names)?);
+        Ok(())
+    })?;
+    Ok(ChangeBatch { changes, cursor: visited.cursor, caught_up: visited.caught_up })
+}
+
+/// One captured change as stored: its key and rows still the JSON the triggers wrote,
+/// borrowed from SQLite's row.
+#[derive(Debug, Clone, Copy)]
+pub struct RawChange<'t> {
+    /// Its place in commit order.
+    pub seq: i64,
+    /// Its table: an index into the tables the read was for.
+    pub table: usize,
+    /// What it did.
+    pub op: Op,
+    /// The key's JSON array.
+    pub key: &'t [u8],
+    /// The row before, a JSON object (`None` for an insert).
+    pub before: Option<&'t [u8]>,
+    /// The row after, a JSON object (`None` for a delete).
+    pub after: Option<&'t [u8]>,
+    /// Its timestamp.
+    pub ts: Hlc,
+}
+
+/// Where a [`visit_changes`] read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visited {
+    /// The cursor to read from next: the last `seq` examined, of any table.
+    pub cursor: i64,
+    /// Whether every stamped change was examined (the read was not cut by the limit).
+    pub caught_up: bool,
+}
+
+/// [`read_changes`] without decoding: calls `visit` with each change of `tables` as stored,
+/// in commit order, and stops at the first error it returns.
+pub fn visit_changes(
+    conn: &Connection,
+    tables: &[&str],
+    cursor: i64,
+    limit: usize,
+    mut visit: impl FnMut(&RawChange<'_>) -> Result<(), CaptureError>,
+) -> Result<Visited, CaptureError> {
     for table in tables {
         verify(conn, table)?;
     }
@@ -797,20 +846,19 @@ pub fn read_changes(
         })
         .map_err(sqlite("read changes"))?;
     let mut rows = stmt.query(params![cursor, stamped, limit]).map_err(sqlite("read changes"))?;
-    let mut batch = ChangeBatch { changes: Vec::new(), cursor, caught_up: true };
+    let mut visited = Visited { cursor, caught_up: true };
     let mut examined = 0;
-    // The previous row's column names: the next row shares them (and is allocated at its size).
-    let mut names: Vec<Name> = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite("read changes"))? {
         examined += 1;
         let seq: i64 = row.get(0).map_err(sqlite("read changes"))?;
-        batch.cursor = seq;
-        // Borrowed from SQLite's row: nothing is copied but what the change keeps.
+        visited.cursor = seq;
+        // Borrowed from SQLite's row: nothing is copied.
         let text = |i| match row.get_ref(i).map_err(sqlite("read changes"))? {
             rusqlite::types::ValueRef::Text(t) => Ok(Some(t)),
             _ => Ok(None),
         };
-        let Some(table) = text(1)?.and_then(|t| tables.iter().find(|n| n.as_bytes() == t)) else {
+        let Some(table) = text(1)?.and_then(|t| tables.iter().position(|n| n.as_bytes() == t))
+        else {
             continue;
         };
         let malformed = |reason: String| CaptureError::Malformed { seq, reason };
@@ -819,16 +867,6 @@ pub fn read_changes(
             .ok()
             .and_then(Op::parse)
             .ok_or_else(|| malformed(format!("op {:?}", String::from_utf8_lossy(op_text))))?;
-        let key = decode_key(text(3)?.unwrap_or_default()).map_err(malformed)?;
-        let decode = |text| decode_row(text, &names);
-        let before = text(4)?.map(decode).transpose().map_err(malformed)?;
-        let after = text(5)?.map(decode).transpose().map_err(malformed)?;
-        // The names to share with the next row: the same ones unless this row's differ.
-        if let Some(row) = after.as_ref().or(before.as_ref())
-            && !same_names(row, &names)
-        {
-            names = row.columns.iter().map(|(n, _)| n.clone()).collect();
-        }
         if run.is_none_or(|r| r.last_seq < seq) {
             run = run_from(conn, seq)?;
         }
@@ -839,18 +877,238 @@ pub fn read_changes(
                 .map_err(sqlite("read changes"))?
                 .ok_or_else(|| malformed("no timestamp".into()))?,
         };
-        batch.changes.push(Change {
+        visit(&RawChange {
             seq,
-            table: (*table).to_owned(),
+            table,
             op,
+            key: text(3)?.unwrap_or_default(),
+            before: text(4)?,
+            after: text(5)?,
+            ts: Hlc::from_nanos(ts),
+        })?;
+    }
+    visited.caught_up = examined < limit;
+    Ok(visited)
+}
+
+impl RawChange<'_> {
+    /// The change decoded; `names` are the previous change's column names, shared where
+    /// this one's are the same (and updated when they differ).
+    pub fn decode(&self, table: &str, names: &mut Vec<Name>) -> Result<Change, CaptureError> {
+        let malformed = |reason: String| CaptureError::Malformed { seq: self.seq, reason };
+        let key = decode_key(self.key).map_err(malformed)?;
+        let decode = |text| decode_row(text, names);
+        let before = self.before.map(decode).transpose().map_err(malformed)?;
+        let after = self.after.map(decode).transpose().map_err(malformed)?;
+        if let Some(row) = after.as_ref().or(before.as_ref())
+            && !same_names(row, names)
+        {
+            *names = row.columns.iter().map(|(n, _)| n.clone()).collect();
+        }
+        Ok(Change {
+            seq: self.seq,
+            table: table.to_owned(),
+            op: self.op,
             key,
             before,
             after,
-            ts: Hlc::from_nanos(ts),
-        });
+            ts: self.ts,
+        })
     }
-    batch.caught_up = examined < limit;
-    Ok(batch)
+
+    /// Calls `f` with the change as an [`Event`] for `topic`, its values transcoded from the
+    /// captured JSON rather than decoded: a string or integer the triggers wrote is already
+    /// the JSON a message holds, and is copied as is; only what is written differently (a
+    /// REAL, a BLOB, a string with escapes) is decoded. The event encodes byte for byte as
+    /// the decoded change's would; a row whose column names have escapes is decoded whole.
+    pub fn with_event<R>(
+        &self,
+        table: &CapturedTable,
+        topic: &str,
+        scratch: &mut Transcoder,
+        f: impl FnOnce(&Event<'_>) -> R,
+    ) -> Result<R, CaptureError> {
+        let malformed = |reason: String| CaptureError::Malformed { seq: self.seq, reason };
+        let Transcoder { key, before, after, names } = scratch;
+        key.array(self.key).map_err(|_| malformed("key is not a JSON array".into()))?;
+        let mut plain = true;
+        for (located, text) in [(&mut *before, self.before), (&mut *after, self.after)] {
+            if let Some(text) = text {
+                plain &= located.object(text).map_err(|e| malformed(format!("row: {e}")))?;
+            }
+        }
+        if !plain {
+            let change = self.decode(&table.name, names)?;
+            return Ok(f(&change.event(table, topic)));
+        }
+        let key = Captured { text: self.key, located: key };
+        let before = self.before.map(|text| Captured { text, located: before });
+        let after = self.after.map(|text| Captured { text, located: after });
+        Ok(f(&Event {
+            key: &key,
+            key_columns: &table.key_columns,
+            before: before.as_ref().map(|r| r as &dyn Columns),
+            after: after.as_ref().map(|r| r as &dyn Columns),
+            updated: self.ts,
+            topic,
+        }))
+    }
+}
+
+/// Reusable buffers for [`RawChange::with_event`].
+#[derive(Debug, Default)]
+pub struct Transcoder {
+    key: Located,
+    before: Located,
+    after: Located,
+    names: Vec<Name>,
+}
+
+/// A captured value: bytes of the captured text that are already its message JSON, or a
+/// decoded value.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Verbatim(usize, usize),
+    Decoded(usize),
+}
+
+/// The values (and, of a row, the column names) of a captured key or row, located in its text.
+#[derive(Debug, Default)]
+struct Located {
+    /// Byte ranges of each column's name, without quotes (none for a key).
+    names: Vec<(usize, usize)>,
+    slots: Vec<Slot>,
+    decoded: Vec<Datum>,
+}
+
+impl Located {
+    fn clear(&mut self) {
+        self.names.clear();
+        self.slots.clear();
+        self.decoded.clear();
+    }
+
+    /// A key: a JSON array of values.
+    fn array(&mut self, text: &[u8]) -> Result<(), String> {
+        self.clear();
+        let mut reader = Reader { text, pos: 0 };
+        reader.eat(b'[')?;
+        if reader.peek() == Some(b']') {
+            reader.pos += 1;
+        } else {
+            loop {
+                self.value(&mut reader)?;
+                if !reader.more(b']')? {
+                    break;
+                }
+            }
+        }
+        reader.end()
+    }
+
+    /// A row: a JSON object of columns. `Ok(false)` when a name has an escape: such a row is
+    /// decoded instead, its names unescaped.
+    fn object(&mut self, text: &[u8]) -> Result<bool, String> {
+        self.clear();
+        let mut reader = Reader { text, pos: 0 };
+        reader.eat(b'{')?;
+        if reader.peek() == Some(b'}') {
+            reader.pos += 1;
+            return reader.end().map(|()| true);
+        }
+        loop {
+            reader.eat(b'"')?;
+            let begin = reader.pos;
+            let Some(len) = text[begin..].iter().position(|&b| b == b'"' || b == b'\\') else {
+                return Err(reader.error("unterminated string"));
+            };
+            // Decoded, such a name would be unescaped, or its invalid UTF-8 replaced.
+            let name = &text[begin..begin + len];
+            if text[begin + len] == b'\\' || !(name.is_ascii() || std::str::from_utf8(name).is_ok())
+            {
+                return Ok(false);
+            }
+            self.names.push((begin, begin + len));
+            reader.pos = begin + len + 1;
+            reader.eat(b':')?;
+            self.value(&mut reader)?;
+            if !reader.more(b'}')? {
+                break;
+            }
+        }
+        reader.end().map(|()| true)
+    }
+
+    /// One value: located when its captured JSON is what a message holds (a string without
+    /// escapes or control characters, an integer in its shortest form, null), else decoded.
+    fn value(&mut self, reader: &mut Reader<'_>) -> Result<(), String> {
+        let text = reader.text;
+        let begin = match reader.peek() {
+            Some(_) => reader.pos,
+            None => return Err(reader.error("value")),
+        };
+        let verbatim_end = match text[begin] {
+            b'"' => {
+                let body = &text[begin + 1..];
+                body.iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                    .filter(|&n| body[n] == b'"')
+                    .filter(|&n| body[..n].is_ascii() || std::str::from_utf8(&body[..n]).is_ok())
+                    .map(|n| begin + n + 2)
+            }
+            b'n' => text[begin..].starts_with(b"null").then_some(begin + 4),
+            b'-' | b'0'..=b'9' => {
+                let digits = begin + usize::from(text[begin] == b'-');
+                let len = text[digits..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let end = digits + len;
+                let shortest = match len {
+                    1 => text[digits] != b'0' || digits == begin,
+                    2..=18 => text[digits] != b'0',
+                    _ => false,
+                };
+                let ends = !matches!(text.get(end), Some(b'.' | b'e' | b'E' | b'+' | b'-'));
+                (shortest && ends).then_some(end)
+            }
+            _ => None,
+        };
+        match verbatim_end {
+            Some(end) => {
+                reader.pos = end;
+                self.slots.push(Slot::Verbatim(begin, end));
+            }
+            None => {
+                self.slots.push(Slot::Decoded(self.decoded.len()));
+                self.decoded.push(reader.datum()?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A captured key or row, as [`Values`] / [`Columns`] to encode.
+struct Captured<'a> {
+    text: &'a [u8],
+    located: &'a Located,
+}
+
+impl Values for Captured<'_> {
+    fn len(&self) -> usize {
+        self.located.slots.len()
+    }
+
+    fn write(&self, out: &mut Vec<u8>, i: usize) {
+        match self.located.slots[i] {
+            Slot::Verbatim(begin, end) => out.extend_from_slice(&self.text[begin..end]),
+            Slot::Decoded(d) => super::json::write_datum(out, &self.located.decoded[d]),
+        }
+    }
+}
+
+impl Columns for Captured<'_> {
+    fn name(&self, i: usize) -> &[u8] {
+        let (begin, end) = self.located.names[i];
+        &self.text[begin..end]
+    }
 }
 
 /// SQLite's `printf('%!.17g')`: a decimal, or `Inf`, `-Inf`.

@@ -101,39 +101,107 @@ impl EncodeOptions {
     }
 }
 
-/// One row event to encode: a change read by [`capture`](super::capture) or a row of the
-/// initial scan.
-#[derive(Debug, Clone, Copy)]
+/// Values to write as JSON, by index: a key's values, or a row's.
+pub trait Values: Sync {
+    /// How many.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Appends the `i`th value's JSON (`i < len()`).
+    fn write(&self, out: &mut Vec<u8>, i: usize);
+}
+
+/// A row's columns: [`Values`] with names.
+pub trait Columns: Values {
+    /// The `i`th column's name (`i < len()`), unescaped.
+    fn name(&self, i: usize) -> &[u8];
+}
+
+impl Values for Vec<Datum> {
+    fn len(&self) -> usize {
+        <[Datum]>::len(self)
+    }
+
+    fn write(&self, out: &mut Vec<u8>, i: usize) {
+        json::write_datum(out, &self[i]);
+    }
+}
+
+impl<const N: usize> Values for [Datum; N] {
+    fn len(&self) -> usize {
+        N
+    }
+
+    fn write(&self, out: &mut Vec<u8>, i: usize) {
+        json::write_datum(out, &self[i]);
+    }
+}
+
+impl Values for Row {
+    fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    fn write(&self, out: &mut Vec<u8>, i: usize) {
+        json::write_datum(out, &self.columns[i].1);
+    }
+}
+
+impl Columns for Row {
+    fn name(&self, i: usize) -> &[u8] {
+        self.columns[i].0.as_bytes()
+    }
+}
+
+/// One row event to encode: a change read by [`capture`](super::capture) (decoded, or
+/// transcoded straight from its captured JSON) or a row of the initial scan.
+#[derive(Clone, Copy)]
 pub struct Event<'a> {
     /// The primary-key values.
-    pub key: &'a [Datum],
+    pub key: &'a dyn Values,
     /// The primary-key column names (empty when the key is the `rowid`).
     pub key_columns: &'a [String],
     /// The row before the change (`None` for an insert and a scanned row).
-    pub before: Option<&'a Row>,
+    pub before: Option<&'a dyn Columns>,
     /// The row after the change (`None` for a delete).
-    pub after: Option<&'a Row>,
+    pub after: Option<&'a dyn Columns>,
     /// The change's timestamp.
     pub updated: Hlc,
     /// The topic the message goes to.
     pub topic: &'a str,
 }
 
+impl std::fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut key = Vec::new();
+        write_key(&mut key, self.key);
+        f.debug_struct("Event")
+            .field("key", &String::from_utf8_lossy(&key))
+            .field("before", &self.before.is_some())
+            .field("after", &self.after.is_some())
+            .field("updated", &self.updated)
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
 /// The message key: a JSON array of the primary-key values.
-pub fn encode_key(key: &[Datum]) -> Vec<u8> {
+pub fn encode_key(key: &dyn Values) -> Vec<u8> {
     let mut out = Vec::new();
     write_key(&mut out, key);
     out
 }
 
 /// Appends the message key (see [`encode_key`]) to `out`.
-pub fn write_key(out: &mut Vec<u8>, key: &[Datum]) {
+pub fn write_key(out: &mut Vec<u8>, key: &dyn Values) {
     out.push(b'[');
-    for (i, datum) in key.iter().enumerate() {
+    for i in 0..key.len() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
-        json::write_datum(out, datum);
+        key.write(out, i);
     }
     out.push(b']');
 }
@@ -171,34 +239,34 @@ pub fn write_value(out: &mut Vec<u8>, options: &EncodeOptions, event: &Event<'_>
             };
             match (event.after, event.before) {
                 (Some(row), _) => {
-                    let n = row.columns.len();
+                    let n = row.len();
                     json::write_object(
                         out,
                         n + meta,
                         |i| column_name(row, i),
-                        |out, i| match row.columns.get(i) {
-                            Some((_, datum)) => json::write_datum(out, datum),
-                            None => crdb(out),
-                        },
+                        |out, i| if i < n { row.write(out, i) } else { crdb(out) },
                     )
                 }
                 // A deleted row as CockroachDB decodes it from the key alone: the key columns
                 // set, every other column null. The column names come from the row before.
                 (None, Some(before)) => {
-                    let n = before.columns.len();
+                    let n = before.len();
                     json::write_object(
                         out,
                         n + meta,
                         |i| column_name(before, i),
                         |out, i| {
-                            let Some((name, _)) = before.columns.get(i) else { return crdb(out) };
+                            if i >= n {
+                                return crdb(out);
+                            }
+                            let name = before.name(i);
                             match event
                                 .key_columns
                                 .iter()
-                                .position(|k| k.as_str() == &**name)
-                                .and_then(|k| event.key.get(k))
+                                .position(|k| k.as_bytes() == name)
+                                .filter(|k| *k < event.key.len())
                             {
-                                Some(datum) => json::write_datum(out, datum),
+                                Some(k) => event.key.write(out, k),
                                 None => out.extend_from_slice(b"null"),
                             }
                         },
@@ -222,20 +290,31 @@ pub fn encode_resolved(envelope: Envelope, resolved: Hlc) -> Vec<u8> {
 }
 
 /// Column `i`'s name, or `__crdb__` past the last column.
-fn column_name(row: &Row, i: usize) -> &[u8] {
-    row.columns.get(i).map_or(b"__crdb__", |(name, _)| name.as_bytes())
+fn column_name(row: &dyn Columns, i: usize) -> &[u8] {
+    if i < row.len() { row.name(i) } else { b"__crdb__" }
 }
 
-fn write_row_or_null(out: &mut Vec<u8>, row: Option<&Row>) {
+fn write_row_or_null(out: &mut Vec<u8>, row: Option<&dyn Columns>) {
     match row {
-        Some(row) => json::write_object(
-            out,
-            row.columns.len(),
-            |i| row.columns[i].0.as_bytes(),
-            |out, i| json::write_datum(out, &row.columns[i].1),
-        ),
+        Some(row) => {
+            json::write_object(out, row.len(), |i| row.name(i), |out, i| row.write(out, i))
+        }
         None => out.extend_from_slice(b"null"),
     }
+}
+
+/// `"<wall_ns>.<logical, ten digits>"`, as [`Hlc`]'s `Display` writes it.
+fn write_hlc(out: &mut Vec<u8>, hlc: Hlc) {
+    out.push(b'"');
+    match (u64::try_from(hlc.wall_ns), u64::try_from(hlc.logical)) {
+        (Ok(wall), Ok(logical)) => {
+            json::write_digits(out, wall, 1);
+            out.push(b'.');
+            json::write_digits(out, logical, 10);
+        }
+        _ => write!(out, "{hlc}").expect("writing to a Vec does not fail"),
+    }
+    out.push(b'"');
 }
 
 fn has_metadata(options: &EncodeOptions) -> bool {
@@ -268,7 +347,7 @@ fn write_metadata(
     }
     if options.updated {
         field(out, b"\"updated\": ");
-        write!(out, "\"{}\"", event.updated).expect("writing to a Vec does not fail");
+        write_hlc(out, event.updated);
     }
 }
 
@@ -394,7 +473,28 @@ mod tests {
             (&[Datum::Real(100.0), Datum::Null], r#"[1E+2, null]"#),
         ];
         for (key, want) in cases {
-            assert_eq!(String::from_utf8(encode_key(key)).unwrap(), *want);
+            assert_eq!(String::from_utf8(encode_key(&key.to_vec())).unwrap(), *want);
+        }
+    }
+
+    #[test]
+    fn numbers_written_without_fmt_read_as_fmt_writes_them() {
+        for i in [0, 1, -1, 9, 10, -10, 1_234_567_890_123, i64::MIN, i64::MAX] {
+            let mut out = Vec::new();
+            json::write_integer(&mut out, i);
+            assert_eq!(String::from_utf8(out).unwrap(), i.to_string());
+        }
+        for hlc in [
+            Hlc::default(),
+            TS,
+            Hlc { wall_ns: 5, logical: 12 },
+            Hlc { wall_ns: i64::MAX, logical: i32::MAX },
+            Hlc { wall_ns: -5, logical: 1 },
+            Hlc { wall_ns: 5, logical: -1 },
+        ] {
+            let mut out = Vec::new();
+            write_hlc(&mut out, hlc);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("\"{hlc}\""));
         }
     }
 

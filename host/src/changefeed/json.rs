@@ -26,7 +26,23 @@ pub(crate) fn write_datum(out: &mut Vec<u8>, datum: &Datum) {
 }
 
 pub(crate) fn write_integer(out: &mut Vec<u8>, i: i64) {
-    write!(out, "{i}").expect("writing to a Vec does not fail");
+    if i < 0 {
+        out.push(b'-');
+    }
+    write_digits(out, i.unsigned_abs(), 1);
+}
+
+/// `n` in decimal, zero-padded to at least `width` digits (at most 20), without `fmt`: a
+/// changefeed writes a few of these per message.
+pub(crate) fn write_digits(out: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut start = buf.len();
+    while n > 0 {
+        start -= 1;
+        buf[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&buf[start.min(buf.len() - width.clamp(1, 20))..]);
 }
 
 /// A REAL: a number when finite, else the string `"Infinity"` or `"-Infinity"`.
@@ -92,6 +108,11 @@ pub(crate) fn write_object<'k>(
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    if s.is_ascii() {
+        write_escaped(out, s);
+        out.push(b'"');
+        return;
+    }
     if let Ok(valid) = std::str::from_utf8(s) {
         write_escaped(out, valid.as_bytes());
         out.push(b'"');
