@@ -184,6 +184,9 @@ impl Jobs {
     }
 
     /// Records a new long-running job (a changefeed) that a node runs: `payload` is its plan.
+    /// It is recorded `pending`: from then on it holds its connection (DROP refuses) and its
+    /// tables (their capture is not released), but no node runs it until [`Jobs::begin`]
+    /// gives it its starting progress.
     pub fn start_long(
         &self,
         job_type: &str,
@@ -220,12 +223,25 @@ impl Jobs {
             let id = self.insert(job_type, description, user, 0)?;
             self.db
                 .execute(
-                    "UPDATE jobs SET payload = ?2, progress = ?3 WHERE id = ?1",
+                    "UPDATE jobs SET payload = ?2, progress = ?3, status = 'pending' WHERE id = ?1",
                     params![id, payload, progress],
                 )
                 .map_err(failed)?;
             Ok(id)
         })
+    }
+
+    /// Starts a `pending` job with `progress`, for a node to run; `Ok(false)` if it is no
+    /// longer pending (canceled meanwhile).
+    pub fn begin(&self, id: i64, progress: &str) -> Result<bool, SqlError> {
+        self.db
+            .execute(
+                "UPDATE jobs SET status = 'running', progress = ?2, modified = ?3
+                 WHERE id = ?1 AND status = 'pending'",
+                params![id, progress, now_micros()],
+            )
+            .map(|changed| changed == 1)
+            .map_err(failed)
     }
 
     /// Whether an unfinished changefeed captures `table` of `database`.
@@ -512,8 +528,19 @@ mod tests {
         };
         catalog.apply(&[Mutation::InsertConnection(sink)]).unwrap().unwrap();
         let jobs = Jobs::open(dir.path()).unwrap();
-        let id = jobs.start_long("CHANGEFEED", "d", "root", "{}", "{}", Some("sink")).unwrap();
-        assert_eq!(jobs.get(id).unwrap().unwrap().status, "running");
+        let payload = r#"{"database": "db", "tables": ["t"]}"#;
+        let id = jobs.start_long("CHANGEFEED", "d", "root", payload, "{}", Some("sink")).unwrap();
+        // Pending: it holds its table's capture, and no node runs it yet.
+        assert_eq!(jobs.get(id).unwrap().unwrap().status, "pending");
+        assert!(jobs.captures("db", "t").unwrap());
+        assert!(jobs.long_jobs("CHANGEFEED").unwrap().iter().all(|j| j.status != "running"));
+        assert!(jobs.begin(id, r#"{"cursor": 7}"#).unwrap());
+        let job = jobs.long_jobs("CHANGEFEED").unwrap().into_iter().find(|j| j.id == id).unwrap();
+        assert_eq!(
+            (job.status.as_str(), job.progress.as_deref()),
+            ("running", Some(r#"{"cursor": 7}"#))
+        );
+        assert!(!jobs.begin(id, "{}").unwrap(), "a job begins once");
         let e = jobs.start_long("CHANGEFEED", "d", "root", "{}", "{}", Some("gone")).unwrap_err();
         assert_eq!(e.sqlstate, "42704", "{e:?}");
         assert!(e.message.contains("external connection with name gone does not exist"), "{e:?}");

@@ -542,8 +542,9 @@ pub fn uninstall(conn: &Connection, table: &str) -> Result<bool, CaptureError> {
 }
 
 /// [`uninstall`] unless `in_use` says a changefeed still needs `table`. `in_use` is asked while
-/// this database's write lock is held, so a changefeed that [`still_captured`] accepts after
-/// its job was recorded can never lose its triggers to a release that looked before.
+/// this database's write lock is held, so a changefeed whose job was recorded before it
+/// installed capture can never lose its triggers to a release: the release either sees the
+/// job, or finished before the install, which then installs afresh.
 pub fn release_if_unused(
     conn: &Connection,
     table: &str,
@@ -577,20 +578,6 @@ pub fn release_if_unused(
     .map_err(sqlite("delete the table's changes"))?;
     tx.commit().map_err(sqlite("commit the uninstall"))?;
     Ok(removed > 0)
-}
-
-/// Whether every one of `tables` is still captured (its record and its three triggers), read
-/// under this database's write lock: a concurrent [`release_if_unused`] has either finished
-/// or not begun.
-pub fn still_captured(conn: &Connection, tables: &[String]) -> Result<bool, CaptureError> {
-    let tx = immediate(conn)?;
-    for table in tables {
-        if captured_table(&tx, table).is_err() || !triggers_present(&tx, table)? {
-            return Ok(false);
-        }
-    }
-    tx.commit().map_err(sqlite("end a read under the write lock"))?;
-    Ok(true)
 }
 
 /// The captured table `table`, as recorded at install.

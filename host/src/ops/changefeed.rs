@@ -85,10 +85,11 @@ pub(crate) fn run_create(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, SqlE
     }))
 }
 
-/// Installs capture on `names` (each one also pushed to `installed`), resolves the start and
-/// records the job; then checks, under the database's write lock, that the capture is still
-/// there: a release that looked before the job existed (the last changefeed on these tables
-/// ending meanwhile) may have removed it. A job recorded here is canceled on any later error.
+/// Records the job (`pending`), then installs capture on `names` (each one also pushed to
+/// `installed`), resolves the start and begins the job from there. The job comes first so that
+/// a release looking at the jobs (the last other changefeed on these tables ending meanwhile)
+/// sees it and keeps the capture: a release either finished before the install below, which
+/// then installs afresh, or sees this job. A job recorded here is canceled on any later error.
 fn start(
     ctx: &mut Ctx<'_>,
     plan: &Plan,
@@ -98,6 +99,30 @@ fn start(
     scan: bool,
     installed: &mut Vec<String>,
 ) -> Result<i64, SqlError> {
+    let user = ctx.user;
+    let id = ctx.jobs()?.start_long(
+        "CHANGEFEED",
+        str_field(plan, "statement")?,
+        user,
+        &payload.to_string(),
+        "{}",
+        plan.detail["connection"].as_str(),
+    )?;
+    let begun = install_and_begin(ctx, database, names, scan, installed, id);
+    if let Err(e) = &begun {
+        let _ = ctx.jobs()?.set_status(id, "canceled", Some(&e.message));
+    }
+    begun.map(|()| id)
+}
+
+fn install_and_begin(
+    ctx: &mut Ctx<'_>,
+    database: &str,
+    names: &[String],
+    scan: bool,
+    installed: &mut Vec<String>,
+    id: i64,
+) -> Result<(), SqlError> {
     let conn = ctx.databases.connection(database)?;
     for name in names {
         capture::install(conn, name).map_err(|e| capture_error(&e))?;
@@ -111,28 +136,14 @@ fn start(
         "scan": if scan { json!({ "table": 0, "after": null }) } else { Json::Null },
         "highwater_ns": start.ts.wall_ns,
     });
-    let user = ctx.user;
-    let id = ctx.jobs()?.start_long(
-        "CHANGEFEED",
-        str_field(plan, "statement")?,
-        user,
-        &payload.to_string(),
-        &progress.to_string(),
-        plan.detail["connection"].as_str(),
-    )?;
-    let conn = ctx.databases.connection(database)?;
-    let failure = match capture::still_captured(conn, names) {
-        Ok(true) => return Ok(id),
-        Ok(false) => SqlError::new(
-            ErrorKind::Unavailable,
-            "40001",
-            "the change capture of the changefeed's tables was released while it was being \
-             created (another changefeed on them ended): retry the statement",
-        ),
-        Err(e) => capture_error(&e),
-    };
-    let _ = ctx.jobs()?.set_status(id, "canceled", Some(&failure.message));
-    Err(failure)
+    if ctx.jobs()?.begin(id, &progress.to_string())? {
+        return Ok(());
+    }
+    Err(SqlError::new(
+        ErrorKind::Unavailable,
+        "40001",
+        format!("changefeed job {id} was canceled while it was being created"),
+    ))
 }
 
 /// Runs a `JOB CONTROL` plan (PAUSE, RESUME, CANCEL JOB).
@@ -169,7 +180,7 @@ pub(crate) fn run_control(ctx: &mut Ctx<'_>, plan: &Plan) -> Result<Outcome, Sql
         ("PAUSE", "paused") => return Ok(Outcome::Command("PAUSE JOB".into())),
         ("RESUME", "paused") => "running",
         ("RESUME", "running") => return Ok(Outcome::Command("RESUME JOB".into())),
-        ("CANCEL", "running" | "paused") => "canceled",
+        ("CANCEL", "running" | "paused" | "pending") => "canceled",
         (_, other) => {
             return Err(SqlError::new(
                 ErrorKind::InvalidArgument,
