@@ -554,9 +554,13 @@ impl Feed {
                         sent = true;
                         let mut send =
                             Box::pin(tokio::time::timeout(ACK_TIMEOUT, sink.emit(b.messages)));
-                        // The first poll hands every message to the producer.
+                        // The first poll hands every message to the producer, or fails: then
+                        // nothing after this batch may be handed over before it is sent again.
                         match futures::poll!(send.as_mut()) {
-                            Poll::Ready(answer) => Box::pin(std::future::ready(answer)),
+                            Poll::Ready(answer) => {
+                                acknowledged(answer)?;
+                                Box::pin(std::future::ready(Ok(Ok(()))))
+                            }
                             Poll::Pending => send,
                         }
                     };

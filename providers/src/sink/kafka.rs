@@ -7,7 +7,8 @@
 //! flight and retries without reordering), and [`KafkaSink::emit`] returns only when every
 //! message is acknowledged.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,10 +17,14 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer, ThreadedProducer};
+use rdkafka::message::Message as _;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 use super::{Message, Sink, SinkOptions};
 use crate::{ErrorKind, Target};
+
+/// How long a send waits for room in librdkafka's full queue before it fails.
+const QUEUE_FULL_WAIT: Duration = Duration::from_secs(10);
 
 /// How long [`probe`] waits for the brokers (CHECK EXTERNAL CONNECTION, the CREATE notice).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -652,6 +657,73 @@ impl rdkafka::producer::ProducerContext for Context {
     fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
 }
 
+/// The context of the sink's producer: [`Context`]'s reports, and each message's delivery
+/// counted against its batch.
+#[derive(Clone)]
+struct Deliveries {
+    reports: Context,
+}
+
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.reports.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.reports.error(error, reason);
+    }
+}
+
+impl rdkafka::producer::ProducerContext for Deliveries {
+    type DeliveryOpaque = Arc<Batch>;
+
+    fn delivery(&self, result: &rdkafka::message::DeliveryResult<'_>, batch: Arc<Batch>) {
+        if let Err((error, message)) = result {
+            batch.failed(message.topic(), error);
+        }
+        batch.done_one();
+    }
+}
+
+/// The messages of one [`KafkaSink::send_all`]: how many are not yet acknowledged, and the
+/// first failure. A delivery report only counts down; the sender is woken once, when the
+/// count reaches zero (one wake-up per batch rather than a future and a wake-up per message).
+#[derive(Default)]
+struct Batch {
+    /// Messages handed over and not yet reported, plus one while the sender still hands
+    /// over (so the count cannot reach zero before the last message is handed over).
+    pending: AtomicUsize,
+    failure: Mutex<Option<(String, KafkaError)>>,
+    done: tokio::sync::Notify,
+}
+
+impl Batch {
+    fn new() -> Arc<Self> {
+        Arc::new(Self { pending: AtomicUsize::new(1), ..Self::default() })
+    }
+
+    fn failed(&self, topic: &str, error: &KafkaError) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        failure.get_or_insert_with(|| (topic.to_owned(), error.clone()));
+    }
+
+    /// One message reported (or the sender done handing over).
+    fn done_one(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // A permit is kept if the sender is not waiting yet: the wake-up is never lost.
+            self.done.notify_one();
+        }
+    }
+
+    /// Waits until every message handed over is reported; the first failure.
+    async fn reported(&self) -> Option<(String, KafkaError)> {
+        while self.pending.load(Ordering::Acquire) > 0 {
+            self.done.notified().await;
+        }
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 impl Context {
     fn reported(&self) -> (Option<String>, Option<String>, Option<Fatal>) {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -732,7 +804,7 @@ pub async fn probe(target: &Target, timeout: Duration) -> Result<(), Error> {
 /// client for topics.
 pub struct KafkaSink {
     location: String,
-    producer: FutureProducer<Context>,
+    producer: Arc<ThreadedProducer<Deliveries>>,
     admin: AdminClient<Context>,
     context: Context,
     secrets: Vec<String>,
@@ -789,7 +861,11 @@ impl KafkaSink {
             location: location.clone(),
             cause: redact(&e.to_string(), &secrets),
         };
-        let producer = config.create_with_context(context.clone()).map_err(configure)?;
+        let producer = Arc::new(
+            config
+                .create_with_context(Deliveries { reports: context.clone() })
+                .map_err(configure)?,
+        );
         let admin = admin_config.create_with_context(context.clone()).map_err(configure)?;
         Ok(Self {
             location,
@@ -820,55 +896,60 @@ impl KafkaSink {
         redact(&cause, &self.secrets)
     }
 
-    /// Enqueues every record, then awaits every acknowledgement. When librdkafka's queue is
-    /// full the oldest acknowledgement is awaited first: records are always enqueued in the
-    /// order given, which keeps each key's order.
+    /// Hands every record (topic, partition, key, value) to the producer in the order given,
+    /// which keeps each key's order, then waits for every acknowledgement; the first failure.
+    ///
+    /// When librdkafka's queue is full it waits on this thread (the producer's own thread
+    /// delivers and frees room), up to [`QUEUE_FULL_WAIT`], then fails: the first poll of the
+    /// returned future has then either handed every record over or failed, which a caller
+    /// that emits the next batch before this one is acknowledged relies on
+    /// ([`Sink::orders_in_flight`]).
     async fn send_all<'a>(
         &self,
-        records: impl Iterator<Item = FutureRecord<'a, [u8], [u8]>>,
+        records: impl Iterator<Item = (&'a str, Option<i32>, Option<&'a [u8]>, &'a [u8])>,
     ) -> Result<(), Error> {
-        let mut pending: VecDeque<(&'a str, DeliveryFuture)> = VecDeque::new();
-        for mut record in records {
-            let topic = record.topic;
+        let batch = Batch::new();
+        for (topic, partition, key, payload) in records {
+            batch.pending.fetch_add(1, Ordering::AcqRel);
+            let mut record = BaseRecord::with_opaque_to(topic, batch.clone()).payload(payload);
+            record.partition = partition;
+            record.key = key;
+            let mut full_since = None;
             loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => {
-                        pending.push_back((topic, delivery));
-                        break;
-                    }
+                match self.producer.send(record) {
+                    Ok(()) => break,
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        match pending.pop_front() {
-                            Some((topic, delivery)) => self.acknowledged(topic, delivery).await?,
-                            None => tokio::time::sleep(Duration::from_millis(5)).await,
+                        let since = *full_since.get_or_insert_with(std::time::Instant::now);
+                        if since.elapsed() >= QUEUE_FULL_WAIT {
+                            return Err(Error::Delivery {
+                                location: self.location.clone(),
+                                topic: topic.to_owned(),
+                                cause: format!(
+                                    "the producer's queue stayed full for {} s: the brokers \
+                                     acknowledge nothing",
+                                    QUEUE_FULL_WAIT.as_secs()
+                                ),
+                            });
                         }
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
                     }
-                    Err((error, _)) => {
-                        return Err(Error::Delivery {
-                            location: self.location.clone(),
-                            topic: topic.to_owned(),
-                            cause: self.cause(&error),
-                        });
-                    }
+                    Err((error, _)) => return Err(self.delivery_error(topic, &error)),
                 }
             }
         }
-        for (topic, delivery) in pending {
-            self.acknowledged(topic, delivery).await?;
+        batch.done_one();
+        match batch.reported().await {
+            None => Ok(()),
+            Some((topic, error)) => Err(self.delivery_error(&topic, &error)),
         }
-        Ok(())
     }
 
-    async fn acknowledged(&self, topic: &str, delivery: DeliveryFuture) -> Result<(), Error> {
-        let error = |cause: String| Error::Delivery {
+    fn delivery_error(&self, topic: &str, error: &KafkaError) -> Error {
+        Error::Delivery {
             location: self.location.clone(),
             topic: topic.to_owned(),
-            cause,
-        };
-        match delivery.await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((e, _))) => Err(error(self.cause(&e))),
-            Err(_canceled) => Err(error("the producer was closed".into())),
+            cause: self.cause(error),
         }
     }
 
@@ -963,9 +1044,8 @@ impl Sink for KafkaSink {
     }
 
     async fn emit(&self, messages: Vec<Message>) -> Result<(), crate::Error> {
-        let records = messages
-            .iter()
-            .map(|m| FutureRecord::to(&m.topic).key(&m.key[..]).payload(&m.value[..]));
+        let records =
+            messages.iter().map(|m| (m.topic.as_str(), None, Some(&m.key[..]), &m.value[..]));
         Ok(self.send_all(records).await?)
     }
 
@@ -975,9 +1055,8 @@ impl Sink for KafkaSink {
             let count = self.partition_count(topic).await?;
             targets.extend((0..count).map(|p| (topic.as_str(), p)));
         }
-        let records = targets.iter().map(|(topic, partition)| {
-            FutureRecord::<[u8], [u8]>::to(topic).partition(*partition).payload(&payload[..])
-        });
+        let records =
+            targets.iter().map(|(topic, partition)| (*topic, Some(*partition), None, &payload[..]));
         Ok(self.send_all(records).await?)
     }
 

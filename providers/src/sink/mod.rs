@@ -75,7 +75,7 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     /// Waits until everything handed to the sink so far is acknowledged.
     async fn flush(&self) -> Result<(), Error>;
 
-    /// Whether the first poll of [`Sink::emit`] hands every message over and the sink keeps
+    /// Whether the first poll of [`Sink::emit`] hands every message over (or fails) and the sink keeps
     /// batches emitted one after the other in that order even while earlier ones are not yet
     /// acknowledged, so that a caller may emit the next batch before awaiting this one (Kafka:
     /// the idempotent producer's per-partition order). Sinks that send as they are polled
