@@ -353,19 +353,29 @@ pub fn open_file(path: &Path, create: bool) -> Result<rusqlite::Connection, SqlE
     }
     let mut db =
         rusqlite::Connection::open_with_flags(path, flags).map_err(|e| sqlite_error(&e))?;
-    db.busy_handler(Some(retry_every_millisecond)).map_err(|e| sqlite_error(&e))?;
+    db.busy_handler(Some(retry_every_millisecond())).map_err(|e| sqlite_error(&e))?;
     db.pragma_update(None, "foreign_keys", "ON").map_err(|e| sqlite_error(&e))?;
     Ok(db)
 }
 
-/// The busy handler of database connections: tries again every millisecond, for about
-/// [`BUSY_TIMEOUT`]. SQLite's own (`busy_timeout`) backs off to sleeps of 100 ms, so after a
-/// long write a reader went on up to 100 ms after the lock was free: a changefeed noticed a
-/// bulk insert of 50,000 rows about 40 ms after its commit. A lock attempt costs a few
-/// microseconds, so trying a thousand times a second while a writer holds it is cheap.
-fn retry_every_millisecond(attempt: i32) -> bool {
-    std::thread::sleep(Duration::from_millis(1));
-    u128::try_from(attempt).unwrap_or(0) < BUSY_TIMEOUT.as_millis()
+/// The busy handler of database connections: tries again every millisecond until
+/// [`BUSY_TIMEOUT`] has passed since the first try. SQLite's own (`busy_timeout`) backs off to
+/// sleeps of 100 ms, so after a long write a reader went on up to 100 ms after the lock was
+/// free: a changefeed noticed a bulk insert of 50,000 rows about 40 ms after its commit. A
+/// lock attempt costs a few microseconds, so trying a thousand times a second while a writer
+/// holds it is cheap.
+fn retry_every_millisecond() -> impl FnMut(i32) -> bool + Send + 'static {
+    let mut first = std::time::Instant::now();
+    move |attempt| {
+        if attempt == 0 {
+            first = std::time::Instant::now();
+        }
+        if first.elapsed() >= BUSY_TIMEOUT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        true
+    }
 }
 
 /// Runs one statement: rows if it returns columns, a command tag otherwise.
