@@ -1,6 +1,7 @@
 //! The changefeed's per-change work on this thread, without a sink: reading 10,000 captured
-//! changes (`visit_changes`), transcoding their JSON, encoding CockroachDB messages, and the
-//! messages' allocations (`cargo bench -p extconn-host --bench capture`). The end-to-end
+//! changes (`visit_changes`), transcoding their JSON and encoding CockroachDB messages into one
+//! reused buffer (so without the node's allocation of each message), against decoding them
+//! instead (`cargo bench -p extconn-host --bench capture`). The end-to-end
 //! figure against a broker is `host/benches/changefeed.rs`; results in `docs/benchmarks.md`.
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -642,7 +642,7 @@ fn every_encoding() -> Vec<EncodeOptions> {
 #[test]
 fn transcoded_messages_equal_decoded_ones() {
     // A composite key, every storage class, and names that need escaping (decoded whole).
-    let d = db(r#"CREATE TABLE t (city TEXT, n INTEGER, x, "y z" TEXT, PRIMARY KEY (city, n));
+    let d = db(r#"CREATE TABLE t (city TEXT, n INTEGER, x, "y zé" TEXT, PRIMARY KEY (city, n));
                   CREATE TABLE "q""uoted" ("k""ey" INTEGER PRIMARY KEY, "v\al" TEXT, x);"#);
     let t = capture::install(&d.conn, "t").unwrap();
     let q = capture::install(&d.conn, "q\"uoted").unwrap();
@@ -689,7 +689,8 @@ fn transcoded_messages_equal_decoded_ones() {
     }
     d.conn
         .execute_batch(
-            "UPDATE t SET x = 'changed' WHERE n % 3 = 0;
+            "INSERT INTO t VALUES (CAST(x'ff41' AS TEXT), 9999, CAST(x'41ff' AS TEXT), 'a\u{7f}');
+             UPDATE t SET x = 'changed' WHERE n % 3 = 0;
              UPDATE t SET n = n + 1000 WHERE n % 5 = 0;
              DELETE FROM t WHERE n % 4 = 0;
              DELETE FROM \"q\"\"uoted\" WHERE x IS NULL;",

@@ -86,6 +86,8 @@
 //!
 //! # Known gaps
 //!
+//! * A REAL `-0.0` is captured as `0.0` (`printf('%!.17g')` drops the sign), so the stream
+//!   sends `0` where the initial scan, which reads the table, sends `-0`.
 //! * `INSERT OR REPLACE` / `REPLACE` deletes conflicting rows without firing delete triggers
 //!   unless the writer enabled `recursive_triggers`: the replacing insert is captured (with no
 //!   `before`), but a row deleted because it conflicted on another UNIQUE column is not.
