@@ -278,25 +278,25 @@ impl Bench {
         }
     }
 
-    fn producer(&self) -> Result<FutureProducer> {
-        Ok(ClientConfig::new()
+    /// The sink's producer configuration: idempotent, `acks=all`, murmur2 partitioning.
+    fn producer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", "300000")
-            .create()?)
+            .set("message.timeout.ms", "300000");
+        config
+    }
+
+    fn producer(&self) -> Result<FutureProducer> {
+        Ok(self.producer_config().create()?)
     }
 
     /// A producer configured as [`Bench::producer`], whose deliveries count down a batch.
     fn counted_producer(&self) -> Result<ThreadedProducer<Counted>> {
-        Ok(ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", "300000")
-            .create_with_context(Counted)?)
+        Ok(self.producer_config().create_with_context(Counted)?)
     }
 
     fn create_raw_topic(&self) -> Result<()> {
