@@ -717,11 +717,9 @@ fn encode_batch(
     })
     .map_err(|e| permanent_or_retry(&e))?;
     let count = read_changes.changes.len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(ENCODERS)
-        .min(count / ENCODE_AT_LEAST)
-        .max(1);
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = cores.min(ENCODERS).min(count / ENCODE_AT_LEAST).max(1);
     let per_thread = count.div_ceil(threads);
     let encode_part = |part: usize| {
         let mut encoder = Encoder::default();

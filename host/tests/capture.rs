@@ -643,9 +643,13 @@ fn every_encoding() -> Vec<EncodeOptions> {
 fn transcoded_messages_equal_decoded_ones() {
     // A composite key, every storage class, and names that need escaping (decoded whole).
     let d = db(r#"CREATE TABLE t (city TEXT, n INTEGER, x, "y zé" TEXT, PRIMARY KEY (city, n));
-                  CREATE TABLE "q""uoted" ("k""ey" INTEGER PRIMARY KEY, "v\al" TEXT, x);"#);
+                  CREATE TABLE "q""uoted" ("k""ey" INTEGER PRIMARY KEY, "v\al" TEXT, x);
+                  CREATE TABLE u (id INTEGER PRIMARY KEY, zz TEXT, a, m);"#);
     let t = capture::install(&d.conn, "t").unwrap();
     let q = capture::install(&d.conn, "q\"uoted").unwrap();
+    // Rows of another shape (as many columns as t's, sorted otherwise) in between: names
+    // sorted once per shape must not leak across.
+    let u = capture::install(&d.conn, "u").unwrap();
     let values = [
         Datum::Null,
         int(0),
@@ -686,6 +690,9 @@ fn transcoded_messages_equal_decoded_ones() {
                 rusqlite::params![i as i64, value, value],
             )
             .unwrap();
+        d.conn
+            .execute("INSERT INTO u VALUES (?1, ?2, ?2, ?2)", rusqlite::params![i as i64, value])
+            .unwrap();
     }
     d.conn
         .execute_batch(
@@ -703,8 +710,8 @@ fn transcoded_messages_equal_decoded_ones() {
          UPDATE t SET x = 007 WHERE city = 'cli';
          DELETE FROM t WHERE n = 2;",
     );
-    let tables = ["t", "q\"uoted"];
-    let captured = [&t, &q];
+    let tables = ["t", "q\"uoted", "u"];
+    let captured = [&t, &q, &u];
     let (mut names, mut transcoder) = (Vec::new(), capture::Transcoder::default());
     let (mut compared, mut seen) = (0, 0);
     capture::visit_changes(&d.conn, &tables, 0, 10_000, |raw| {

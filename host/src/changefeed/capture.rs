@@ -968,6 +968,10 @@ struct Located {
     names: Vec<(usize, usize)>,
     slots: Vec<Slot>,
     decoded: Vec<Datum>,
+    /// The names of the last row located (each followed by 0xff, which UTF-8 never holds) and
+    /// their indices sorted by name: rows of one table share them, so they are sorted once.
+    shape: Vec<u8>,
+    order: Vec<u8>,
 }
 
 impl Located {
@@ -1011,9 +1015,12 @@ impl Located {
             let Some(len) = text[begin..].iter().position(|&b| b == b'"' || b == b'\\') else {
                 return Err(reader.error("unterminated string"));
             };
-            // Decoded, such a name would be unescaped, or its invalid UTF-8 replaced.
+            // Decoded, such a name would be unescaped or its invalid UTF-8 replaced; encoded,
+            // a control character would be escaped.
             let name = &text[begin..begin + len];
-            if text[begin + len] == b'\\' || !(name.is_ascii() || std::str::from_utf8(name).is_ok())
+            if text[begin + len] == b'\\'
+                || name.iter().any(|&b| b < 0x20)
+                || !(name.is_ascii() || std::str::from_utf8(name).is_ok())
             {
                 return Ok(false);
             }
@@ -1025,7 +1032,35 @@ impl Located {
                 break;
             }
         }
-        reader.end().map(|()| true)
+        reader.end()?;
+        self.sort_names(text);
+        Ok(true)
+    }
+
+    /// Sorts the names just located, unless they are the last row's.
+    fn sort_names(&mut self, text: &[u8]) {
+        let mut pos = 0;
+        let same = self.names.iter().all(|&(begin, end)| {
+            let name = &text[begin..end];
+            let same = self.shape.get(pos..pos + name.len()) == Some(name)
+                && self.shape.get(pos + name.len()) == Some(&0xff);
+            pos += name.len() + 1;
+            same
+        }) && pos == self.shape.len();
+        if same && self.order.len() == self.names.len() {
+            return;
+        }
+        self.shape.clear();
+        for &(begin, end) in &self.names {
+            self.shape.extend_from_slice(&text[begin..end]);
+            self.shape.push(0xff);
+        }
+        self.order.clear();
+        if self.names.len() <= usize::from(u8::MAX) {
+            self.order.resize(self.names.len(), 0);
+            let names = &self.names;
+            super::json::sort_keys(&mut self.order, |i| &text[names[i].0..names[i].1]);
+        }
     }
 
     /// One value: located when its captured JSON is what a message holds (a string without
@@ -1097,6 +1132,18 @@ impl Columns for Captured<'_> {
     fn name(&self, i: usize) -> &[u8] {
         let (begin, end) = self.located.names[i];
         &self.text[begin..end]
+    }
+
+    /// As captured, with its quotes: [`Located::object`] copies only names that need no
+    /// escaping.
+    fn write_name(&self, out: &mut Vec<u8>, i: usize) {
+        let (begin, end) = self.located.names[i];
+        out.extend_from_slice(&self.text[begin - 1..end + 1]);
+    }
+
+    fn sorted(&self) -> Option<&[u8]> {
+        let located = self.located;
+        (located.order.len() == located.names.len()).then_some(&located.order[..])
     }
 }
 

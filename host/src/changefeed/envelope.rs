@@ -117,6 +117,17 @@ pub trait Values: Sync {
 pub trait Columns: Values {
     /// The `i`th column's name (`i < len()`), unescaped.
     fn name(&self, i: usize) -> &[u8];
+
+    /// Appends the `i`th column's name as a JSON string.
+    fn write_name(&self, out: &mut Vec<u8>, i: usize) {
+        json::write_string(out, self.name(i));
+    }
+
+    /// The column indices sorted by name (stably), when known ahead (a captured row keeps
+    /// its table's); `None`: sorted for each message.
+    fn sorted(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 impl Values for Vec<Datum> {
@@ -238,6 +249,7 @@ pub fn write_value(out: &mut Vec<u8>, options: &EncodeOptions, event: &Event<'_>
                 out.push(b'}');
             };
             match (event.after, event.before) {
+                (Some(row), _) if meta == 0 => write_row(out, row),
                 (Some(row), _) => {
                     let n = row.len();
                     json::write_object(
@@ -296,10 +308,21 @@ fn column_name(row: &dyn Columns, i: usize) -> &[u8] {
 
 fn write_row_or_null(out: &mut Vec<u8>, row: Option<&dyn Columns>) {
     match row {
-        Some(row) => {
-            json::write_object(out, row.len(), |i| row.name(i), |out, i| row.write(out, i))
-        }
+        Some(row) => write_row(out, row),
         None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A row as a JSON object, its columns sorted by name.
+fn write_row(out: &mut Vec<u8>, row: &dyn Columns) {
+    match row.sorted() {
+        Some(order) => json::write_in_order(
+            out,
+            order.iter().map(|i| usize::from(*i)),
+            |out, i| row.write_name(out, i),
+            |out, i| row.write(out, i),
+        ),
+        None => json::write_object(out, row.len(), |i| row.name(i), |out, i| row.write(out, i)),
     }
 }
 

@@ -75,33 +75,48 @@ pub(crate) fn write_object<'k>(
     out: &mut Vec<u8>,
     len: usize,
     key: impl Fn(usize) -> &'k [u8],
-    mut value: impl FnMut(&mut Vec<u8>, usize),
+    value: impl FnMut(&mut Vec<u8>, usize),
 ) {
-    let mut write = |out: &mut Vec<u8>, order: &mut dyn Iterator<Item = usize>| {
-        out.push(b'{');
-        for (n, i) in order.enumerate() {
-            if n > 0 {
-                out.extend_from_slice(b", ");
-            }
-            write_string(out, key(i));
-            out.extend_from_slice(b": ");
-            value(out, i);
-        }
-        out.push(b'}');
-    };
+    let name = |out: &mut Vec<u8>, i| write_string(out, key(i));
     // A row has at most 63 columns (and `__crdb__`): its order fits on the stack.
     let mut small = [0u8; 64];
     if let Some(order) = small.get_mut(..len) {
-        for (i, slot) in order.iter_mut().enumerate() {
-            *slot = i as u8;
-        }
-        order.sort_by(|a, b| key(usize::from(*a)).cmp(key(usize::from(*b))));
-        write(out, &mut order.iter().map(|i| usize::from(*i)));
+        sort_keys(order, &key);
+        write_in_order(out, order.iter().map(|i| usize::from(*i)), name, value);
     } else {
         let mut order: Vec<usize> = (0..len).collect();
         order.sort_by(|a, b| key(*a).cmp(key(*b)));
-        write(out, &mut order.into_iter());
+        write_in_order(out, order.into_iter(), name, value);
     }
+}
+
+/// Fills `order` with the indices of its length, sorted (stably) by their keys' bytes: the
+/// order [`write_object`] writes them in.
+pub(crate) fn sort_keys<'k>(order: &mut [u8], key: impl Fn(usize) -> &'k [u8]) {
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i as u8;
+    }
+    order.sort_by(|a, b| key(usize::from(*a)).cmp(key(usize::from(*b))));
+}
+
+/// Writes an object's entries in `order`: `name(out, i)` writes entry `i`'s key as a JSON
+/// string, `value(out, i)` its value.
+pub(crate) fn write_in_order(
+    out: &mut Vec<u8>,
+    order: impl Iterator<Item = usize>,
+    mut name: impl FnMut(&mut Vec<u8>, usize),
+    mut value: impl FnMut(&mut Vec<u8>, usize),
+) {
+    out.push(b'{');
+    for (n, i) in order.enumerate() {
+        if n > 0 {
+            out.extend_from_slice(b", ");
+        }
+        name(out, i);
+        out.extend_from_slice(b": ");
+        value(out, i);
+    }
+    out.push(b'}');
 }
 
 /// Go's `encoding/json` string escaping without `SetEscapeHTML`, as CockroachDB copied it.
