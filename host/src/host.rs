@@ -325,26 +325,44 @@ impl Io {
         responses.into_iter().map(|r| r.expect("every request was answered")).collect()
     }
 
+    /// Opens the jobs table once; whether it is open (a failure is logged: what needed it,
+    /// releasing change capture, is left undone).
+    fn open_jobs(&mut self) -> bool {
+        if self.jobs.is_none() {
+            match Jobs::open(&self.providers.data_dir) {
+                Ok(jobs) => self.jobs = Some(jobs),
+                Err(e) => tracing::warn!(error = %e.message, "change capture left in place"),
+            }
+        }
+        self.jobs.is_some()
+    }
+
     /// Releases the change capture of the changefeeds an apply canceled (DROP … CASCADE).
     fn release_canceled(&mut self, mutations: &[Mutation]) {
         let canceled: Vec<i64> = mutations
             .iter()
             .filter_map(|m| if let Mutation::CancelJob(id) = m { Some(*id) } else { None })
             .collect();
-        if canceled.is_empty() {
+        if canceled.is_empty() || !self.open_jobs() {
             return;
-        }
-        if self.jobs.is_none() {
-            match Jobs::open(&self.providers.data_dir) {
-                Ok(jobs) => self.jobs = Some(jobs),
-                Err(e) => return tracing::warn!(error = %e.message, "capture left in place"),
-            }
         }
         let Some(jobs) = &self.jobs else { return };
         for id in canceled {
             if let Ok(Some(crate::jobs::JobInfo { payload: Some(payload), .. })) = jobs.get(id) {
                 crate::changefeed::release(&mut self.databases, jobs, &payload);
             }
+        }
+    }
+
+    /// Fails the changefeeds whose CREATE stopped before starting them (they would hold a
+    /// connection that DROP is about to look at) and releases what they captured.
+    fn fail_orphans(&mut self) {
+        if !self.open_jobs() {
+            return;
+        }
+        let Some(jobs) = &self.jobs else { return };
+        for payload in jobs.fail_orphans().unwrap_or_default() {
+            crate::changefeed::release(&mut self.databases, jobs, &payload);
         }
     }
 
@@ -404,6 +422,8 @@ impl Io {
             }
             R::ListDependents(name) => {
                 debug!(request = "list-dependents", %name);
+                self.fail_orphans();
+                let catalog = &mut self.catalog;
                 catalog
                     .list_dependents(&name)
                     .map(|list| A::Dependents(list.into_iter().map(Into::into).collect()))

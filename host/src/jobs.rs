@@ -184,9 +184,10 @@ impl Jobs {
     }
 
     /// Records a new long-running job (a changefeed) that a node runs: `payload` is its plan.
-    /// It is recorded `pending`: from then on it holds its connection (DROP refuses) and its
-    /// tables (their capture is not released), but no node runs it until [`Jobs::begin`]
-    /// gives it its starting progress.
+    /// It is recorded `pending`, with this process as its pid: from then on it holds its
+    /// connection (DROP refuses) and its tables (their capture is not released), but no node
+    /// runs it until [`Jobs::begin`] gives it its starting progress. Should this process stop
+    /// before that, [`Jobs::fail_orphans`] fails it.
     pub fn start_long(
         &self,
         job_type: &str,
@@ -220,7 +221,7 @@ impl Jobs {
                     ));
                 }
             }
-            let id = self.insert(job_type, description, user, 0)?;
+            let id = self.insert(job_type, description, user, std::process::id())?;
             self.db
                 .execute(
                     "UPDATE jobs SET payload = ?2, progress = ?3, status = 'pending' WHERE id = ?1",
@@ -231,17 +232,56 @@ impl Jobs {
         })
     }
 
-    /// Starts a `pending` job with `progress`, for a node to run; `Ok(false)` if it is no
-    /// longer pending (canceled meanwhile).
+    /// Starts a `pending` job with `progress`, for a node to run (pid 0: no node has it yet);
+    /// `Ok(false)` if it is no longer pending (canceled meanwhile).
     pub fn begin(&self, id: i64, progress: &str) -> Result<bool, SqlError> {
         self.db
             .execute(
-                "UPDATE jobs SET status = 'running', progress = ?2, modified = ?3
+                "UPDATE jobs SET status = 'running', progress = ?2, modified = ?3, pid = 0
                  WHERE id = ?1 AND status = 'pending'",
                 params![id, progress, now_micros()],
             )
             .map(|changed| changed == 1)
             .map_err(failed)
+    }
+
+    /// Fails the `pending` jobs whose creating process is gone: it stopped between recording
+    /// the job and starting it. Their payloads, for the caller to release what they held
+    /// (their tables' capture); until then they kept their connection from being dropped
+    /// and every changefeed's consumed changes on their database from being deleted.
+    pub fn fail_orphans(&self) -> Result<Vec<String>, SqlError> {
+        let pending: Vec<(i64, u32, Option<String>)> = self
+            .db
+            .prepare_cached(
+                "SELECT id, pid, payload FROM jobs WHERE status = 'pending' AND pid != 0",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect()
+            })
+            .map_err(failed)?;
+        let mut payloads = Vec::new();
+        for (id, pid, payload) in pending.into_iter().filter(|(_, pid, _)| !process_alive(*pid)) {
+            let now = now_micros();
+            let failed_now = self
+                .db
+                .execute(
+                    "UPDATE jobs SET status = 'failed', error = ?3, modified = ?4, finished = ?4
+                     WHERE id = ?1 AND status = 'pending' AND pid = ?2",
+                    params![
+                        id,
+                        pid,
+                        format!(
+                            "the statement creating this job (pid {pid}) stopped before it started"
+                        ),
+                        now
+                    ],
+                )
+                .map_err(failed)?;
+            if failed_now == 1 {
+                payloads.extend(payload);
+            }
+        }
+        Ok(payloads)
     }
 
     /// Whether an unfinished changefeed captures `table` of `database`.
@@ -541,10 +581,21 @@ mod tests {
             ("running", Some(r#"{"cursor": 7}"#))
         );
         assert!(!jobs.begin(id, "{}").unwrap(), "a job begins once");
+        assert!(jobs.fail_orphans().unwrap().is_empty(), "a begun job is no orphan");
+
+        // A job whose creating process stopped before it began fails, and says so.
+        let orphan = jobs.start_long("CHANGEFEED", "d", "root", payload, "{}", None).unwrap();
+        assert!(jobs.fail_orphans().unwrap().is_empty(), "its creator (this process) is alive");
+        let gone = u32::MAX - 1;
+        jobs.db.execute("UPDATE jobs SET pid = ?2 WHERE id = ?1", params![orphan, gone]).unwrap();
+        assert_eq!(jobs.fail_orphans().unwrap(), [payload]);
+        let info = jobs.get(orphan).unwrap().unwrap();
+        assert_eq!(info.status, "failed");
+        assert!(jobs.fail_orphans().unwrap().is_empty(), "failed once");
         let e = jobs.start_long("CHANGEFEED", "d", "root", "{}", "{}", Some("gone")).unwrap_err();
         assert_eq!(e.sqlstate, "42704", "{e:?}");
         assert!(e.message.contains("external connection with name gone does not exist"), "{e:?}");
         let count: i64 = jobs.db.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0)).unwrap();
-        assert_eq!(count, 1, "the refused job left no row");
+        assert_eq!(count, 2, "the refused job left no row (two were recorded before it)");
     }
 }

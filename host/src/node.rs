@@ -71,6 +71,9 @@ pub fn run(
     let mut workers: Vec<(i64, std::thread::JoinHandle<()>)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         workers.retain(|(_, w)| !w.is_finished());
+        for payload in jobs.fail_orphans().unwrap_or_default() {
+            ended(data_dir, &jobs, &payload);
+        }
         let list = jobs.long_jobs("CHANGEFEED").map_err(|e| anyhow::anyhow!("{}", e.message))?;
         for job in list {
             if job.status != "running" || workers.iter().any(|(id, _)| *id == job.id) {

@@ -133,7 +133,12 @@ impl<'a> Ctx<'a> {
     /// The jobs table.
     pub(crate) fn jobs(&mut self) -> Result<&Jobs, SqlError> {
         if self.jobs.is_none() {
-            *self.jobs = Some(Jobs::open(&self.config.data_dir)?);
+            let jobs = Jobs::open(&self.config.data_dir)?;
+            // Changefeeds whose CREATE stopped before starting them hold nothing any more.
+            for payload in jobs.fail_orphans().unwrap_or_default() {
+                crate::changefeed::release(self.databases, &jobs, &payload);
+            }
+            *self.jobs = Some(jobs);
         }
         Ok(self.jobs.as_ref().expect("opened above"))
     }
