@@ -523,8 +523,9 @@ impl Feed {
 
     /// [`Feed::stream`] for a sink that keeps batches in flight in order (Kafka): up to
     /// [`IN_FLIGHT`] batches are handed over before the oldest one's acknowledgement is
-    /// awaited, and the next is read and encoded meanwhile, instead of one round trip through
-    /// the broker per batch. Progress moves only over acknowledged batches, in order, and is
+    /// awaited, instead of one round trip through the broker per batch, and a reader thread
+    /// reads and encodes the next ones meanwhile (on 2 cores it overlaps SQLite's reads with
+    /// the hand-over to the sink). Progress moves only over acknowledged batches, in order, and is
     /// saved once per step (after at most [`STEP_BATCHES`] batches, so the job's status and
     /// sink connection are still looked at between them); a failure leaves it at the last
     /// acknowledged batch, and what followed is sent again.
@@ -540,50 +541,87 @@ impl Feed {
         let start = self.cursor;
         let Feed { sink, runtime, conn, tables, topics, encode, cursor, highwater, .. } = self;
         let sink = sink.as_deref().expect("opened by stream");
+        let (tables, topics, encode) = (&*tables, &*topics, &*encode);
         let mut caught_up = first.caught_up;
         let mut sent = false;
-        let outcome: Result<(), Failure> = runtime.block_on(async {
-            let mut flights: std::collections::VecDeque<(Flight<'_>, i64, Hlc)> =
-                std::collections::VecDeque::new();
-            let mut batch = Some(first);
-            let mut read = 1;
-            loop {
-                if let Some(b) = batch.take() {
-                    caught_up = b.caught_up;
-                    let (to, high) = (b.cursor, b.highwater);
-                    let flight: Flight<'_> = if b.messages.is_empty() {
-                        Box::pin(std::future::ready(Ok(Ok(()))))
-                    } else {
-                        sent = true;
-                        let mut send =
-                            Box::pin(tokio::time::timeout(ACK_TIMEOUT, sink.emit(b.messages)));
-                        // The first poll hands every message to the producer, or fails: then
-                        // nothing after this batch may be handed over before it is sent again.
-                        match futures::poll!(send.as_mut()) {
-                            Poll::Ready(answer) => {
-                                acknowledged(answer)?;
-                                Box::pin(std::future::ready(Ok(Ok(()))))
-                            }
-                            Poll::Pending => send,
+        // A reader thread reads and encodes the batches after the first, in order, while this
+        // one hands them over as they come and awaits their acknowledgements; it stops at the
+        // end of the captured changes, after STEP_BATCHES, at an error, or when this side
+        // stops taking them.
+        let (ahead, mut batches) = tokio::sync::mpsc::channel::<Result<Encoded, Failure>>(1);
+        let outcome: Result<(), Failure> = std::thread::scope(|scope| {
+            if !first.caught_up {
+                let from = first.cursor;
+                scope.spawn(move || {
+                    let mut from = from;
+                    for _ in 1..STEP_BATCHES {
+                        // The reader has the connection to itself (`&mut`) until the step ends.
+                        let batch = encode_batch(&*conn, tables, topics, encode, from, None, BATCH);
+                        let last = batch.as_ref().map_or(true, |b| b.caught_up);
+                        if let Ok(b) = &batch {
+                            from = b.cursor;
                         }
+                        if ahead.blocking_send(batch).is_err() || last {
+                            return;
+                        }
+                    }
+                });
+            } else {
+                drop(ahead);
+            }
+            let outcome = runtime.block_on(async {
+                let mut flights: std::collections::VecDeque<(Flight<'_>, i64, Hlc)> =
+                    std::collections::VecDeque::new();
+                let mut batch = Some(first);
+                let mut more = true;
+                loop {
+                    if let Some(b) = batch.take() {
+                        caught_up = b.caught_up;
+                        let (to, high) = (b.cursor, b.highwater);
+                        let flight: Flight<'_> = if b.messages.is_empty() {
+                            Box::pin(std::future::ready(Ok(Ok(()))))
+                        } else {
+                            sent = true;
+                            let mut send =
+                                Box::pin(tokio::time::timeout(ACK_TIMEOUT, sink.emit(b.messages)));
+                            // The first poll hands every message to the producer, or fails:
+                            // then nothing after this batch may be handed over before it is
+                            // sent again.
+                            match futures::poll!(send.as_mut()) {
+                                Poll::Ready(answer) => {
+                                    acknowledged(answer)?;
+                                    Box::pin(std::future::ready(Ok(Ok(()))))
+                                }
+                                Poll::Pending => send,
+                            }
+                        };
+                        flights.push_back((flight, to, high));
+                    }
+                    let take = more && flights.len() < IN_FLIGHT;
+                    let next = match flights.front_mut() {
+                        None if !take => return Ok(()),
+                        None => Ahead::Batch(batches.recv().await),
+                        Some((flight, ..)) => tokio::select! {
+                            biased;
+                            next = batches.recv(), if take => Ahead::Batch(next),
+                            answer = flight.as_mut() => Ahead::Acknowledged(answer),
+                        },
                     };
-                    flights.push_back((flight, to, high));
-                    if !caught_up && flights.len() < IN_FLIGHT && read < STEP_BATCHES {
-                        batch = Some(encode_batch(conn, tables, topics, encode, to, None, BATCH)?);
-                        read += 1;
-                        continue;
+                    match next {
+                        Ahead::Batch(Some(next)) => batch = Some(next?),
+                        Ahead::Batch(None) => more = false,
+                        Ahead::Acknowledged(answer) => {
+                            let (_, to, high) = flights.pop_front().expect("the one awaited");
+                            acknowledged(answer)?;
+                            *cursor = to;
+                            *highwater = (*highwater).max(high);
+                        }
                     }
                 }
-                let Some((flight, to, high)) = flights.pop_front() else { return Ok(()) };
-                acknowledged(flight.await)?;
-                *cursor = to;
-                *highwater = (*highwater).max(high);
-                let last = flights.back().map_or(to, |(_, to, _)| *to);
-                if !caught_up && read < STEP_BATCHES {
-                    batch = Some(encode_batch(conn, tables, topics, encode, last, None, BATCH)?);
-                    read += 1;
-                }
-            }
+            });
+            // The reader stops at its next batch.
+            drop(batches);
+            outcome
         });
         if self.cursor != start {
             self.save(jobs, "running: streaming changes")?;
@@ -682,6 +720,13 @@ impl Feed {
         self.save(jobs, &format!("running: initial scan of {}", table.name))?;
         Ok(Step::Busy)
     }
+}
+
+/// What [`Feed::stream_ahead`] waits for next: a batch from its reader (`None`: no more), or
+/// the oldest batch in flight acknowledged.
+enum Ahead {
+    Batch(Option<Result<Encoded, Failure>>),
+    Acknowledged(Result<Result<(), providers::Error>, tokio::time::error::Elapsed>),
 }
 
 /// A batch of changes read and encoded, not yet sent.
