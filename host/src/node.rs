@@ -40,7 +40,7 @@ const IN_FLIGHT: usize = 4;
 const STEP_BATCHES: usize = 16;
 /// Rows per page of the initial scan.
 const SCAN_PAGE: usize = 1000;
-/// Most threads that encode one batch (the reading thread is one of them).
+/// Most threads that encode one batch (the thread that read it is one of them).
 const ENCODERS: usize = 4;
 /// Fewest changes worth another encoding thread.
 const ENCODE_AT_LEAST: usize = 2000;
@@ -451,9 +451,8 @@ impl Feed {
             if let Poll::Ready(answer) = futures::poll!(send.as_mut()) {
                 return (answer, None);
             }
-            let next = prefetch.and_then(|from| {
-                encode_batch(conn, tables, topics, encode, from, None, BATCH).ok()
-            });
+            let next = prefetch
+                .and_then(|from| encode_batch(conn, tables, topics, encode, from, None).ok());
             (send.await, next)
         });
         acknowledged(answer)?;
@@ -485,7 +484,7 @@ impl Feed {
         if until.is_none() && self.sink()?.orders_in_flight() {
             return self.stream_ahead(jobs);
         }
-        let batch = self.next_batch(until, BATCH)?;
+        let batch = self.next_batch(until)?;
         let sent = !batch.messages.is_empty();
         let prefetch = (until.is_none() && !batch.caught_up).then_some(batch.cursor);
         self.next = self.send_then(batch.messages, prefetch)?;
@@ -501,9 +500,8 @@ impl Feed {
         Ok(if sent || !batch.caught_up { Step::Busy } else { Step::Idle })
     }
 
-    /// The batch after the cursor: the one encoded ahead if it is still that one, else up to
-    /// `limit` changes read now.
-    fn next_batch(&mut self, until: Option<i64>, limit: usize) -> Result<Encoded, Failure> {
+    /// The batch after the cursor: the one encoded ahead if it is still that one, else read now.
+    fn next_batch(&mut self, until: Option<i64>) -> Result<Encoded, Failure> {
         let ready = self.next.take().filter(|next| {
             until.is_none() && next.from == self.cursor && next.topics == self.topics
         });
@@ -516,7 +514,6 @@ impl Feed {
                 &self.encode,
                 self.cursor,
                 until,
-                limit,
             ),
         }
     }
@@ -537,7 +534,7 @@ impl Feed {
                     > + 'a,
             >,
         >;
-        let first = self.next_batch(None, BATCH)?;
+        let first = self.next_batch(None)?;
         let start = self.cursor;
         let Feed { sink, runtime, conn, tables, topics, encode, cursor, highwater, .. } = self;
         let sink = sink.as_deref().expect("opened by stream");
@@ -556,7 +553,7 @@ impl Feed {
                     let mut from = from;
                     for _ in 1..STEP_BATCHES {
                         // The reader has the connection to itself (`&mut`) until the step ends.
-                        let batch = encode_batch(&*conn, tables, topics, encode, from, None, BATCH);
+                        let batch = encode_batch(&*conn, tables, topics, encode, from, None);
                         let last = batch.as_ref().map_or(true, |b| b.caught_up);
                         if let Ok(b) = &batch {
                             from = b.cursor;
@@ -752,12 +749,11 @@ fn encode_batch(
     options: &EncodeOptions,
     from: i64,
     until: Option<i64>,
-    limit: usize,
 ) -> Result<Encoded, Failure> {
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
     // Read on this thread (SQLite's rows are copied out), encoded on up to ENCODERS.
     let mut read_changes = Copied::default();
-    let read = capture::visit_changes(conn, &names, from, limit, |change| {
+    let read = capture::visit_changes(conn, &names, from, BATCH, |change| {
         if until.is_none_or(|until| change.seq <= until) {
             read_changes.push(change);
         }
