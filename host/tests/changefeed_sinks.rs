@@ -747,3 +747,48 @@ fn a_webhook_that_cannot_be_reached_or_trusted_is_refused_at_create() {
         ),
     );
 }
+
+/// A changefeed whose CREATE stopped between recording its job and starting it (the process
+/// died) is failed the next time its connection's DROP looks for dependents: it neither keeps
+/// the connection nor its table's capture.
+#[test]
+fn a_changefeed_whose_create_stopped_before_starting_it_holds_nothing() {
+    let (mut host, dir) = host();
+    ok(&mut host, &root(), "CREATE TABLE t (id INTEGER PRIMARY KEY)");
+    ok(&mut host, &root(), "CREATE EXTERNAL CONNECTION sink AS 'nodelocal://1/feed'");
+    let into = "CREATE CHANGEFEED FOR t INTO 'external://sink' WITH key_in_value";
+    let id = job_id(&ok(&mut host, &root(), into));
+    // As that CREATE would have left it: pending, recorded by a process that is gone.
+    let catalog = rusqlite::Connection::open(dir.path().join("catalog.db")).unwrap();
+    let gone = u32::MAX - 1;
+    let changed = catalog
+        .execute(
+            "UPDATE jobs SET status = 'pending', pid = ?2 WHERE id = ?1",
+            rusqlite::params![id, gone],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let triggers = |host: &mut Host| {
+        let sql = "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'";
+        let shown = ok(host, &root(), sql);
+        let Ok(Outcome::Rows(rows)) = &shown[0].outcome else { panic!("{shown:?}") };
+        rows.rows[0][0].clone()
+    };
+    assert_eq!(triggers(&mut host), Value::Int(3));
+
+    ok(&mut host, &root(), "DROP EXTERNAL CONNECTION sink");
+    assert_eq!(triggers(&mut host), Value::Int(0), "its table stopped recording");
+    let shown = ok(&mut host, &root(), &format!("SHOW JOB {id}"));
+    let Ok(Outcome::Rows(rows)) = &shown[0].outcome else { panic!("{shown:?}") };
+    let column = |name: &str| {
+        let at = rows.columns.iter().position(|c| c.name == name).expect("the column");
+        rows.rows[0][at].clone()
+    };
+    assert_eq!(column("status"), Value::Text("failed".into()));
+    assert_eq!(
+        column("error"),
+        Value::Text(format!(
+            "the statement creating this job (pid {gone}) stopped before it started"
+        ))
+    );
+}
