@@ -49,24 +49,20 @@
 
 #[path = "fake_http.rs"]
 mod fake_http;
+#[path = "google_account.rs"]
+mod google_account;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use fake_http::{Answer, Request, percent_decode, serve};
+use google_account::{SERVICE_ACCOUNT_EMAIL, SERVICE_ACCOUNT_KEY_ID, random_hex, verify_jwt};
 
-/// The fake service account's private key (PKCS#8 PEM, generated for these tests only).
-pub const SERVICE_ACCOUNT_KEY: &str = include_str!("fake-service-account-key.pem");
-/// The fake service account's email.
-pub const SERVICE_ACCOUNT_EMAIL: &str = "extconn-test@extconn-test.iam.gserviceaccount.com";
-/// The fake service account's key id (`private_key_id`, a self-signed JWT's `kid`).
-pub const SERVICE_ACCOUNT_KEY_ID: &str = "fake-key-1";
 /// GCS's smallest part but the last of an XML multipart upload.
 const MIN_PART: usize = 5 << 20;
 /// GCS's largest listing page.
@@ -120,12 +116,6 @@ fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
         rest = &body[end + close.len()..];
     }
     out
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).expect("OS randomness");
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An opaque, content-derived entity tag, quoted as GCS sends it.
@@ -234,15 +224,7 @@ impl GcsServer {
 
     /// The fake service account's key file, with `token_uri` pointing at this server.
     pub fn service_account_json(&self) -> String {
-        json!({
-            "type": "service_account",
-            "project_id": "extconn-test",
-            "private_key_id": SERVICE_ACCOUNT_KEY_ID,
-            "private_key": SERVICE_ACCOUNT_KEY,
-            "client_email": SERVICE_ACCOUNT_EMAIL,
-            "token_uri": format!("{}/token", self.url),
-        })
-        .to_string()
+        google_account::key_file(&self.url)
     }
 
     /// How many requests reached `path` (percent-encoded, without the query).
@@ -745,52 +727,14 @@ fn self_signed_jwt(token: &str) -> bool {
         && exp - iat <= 3600
 }
 
-/// The JWT-bearer grant: an RS256 JWT from the fake account, for this token endpoint.
+/// The JWT-bearer grant (`google_account`): a read-write token.
 fn token_grant(state: &Shared, request: &Request) -> Answer {
-    let invalid = |description: &str| {
-        Answer::json(400, json!({ "error": "invalid_grant", "error_description": description }))
-    };
-    let body = String::from_utf8_lossy(&request.body).into_owned();
-    let form: HashMap<String, String> = body
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " "))))
-        .collect();
-    if form.get("grant_type").map(String::as_str)
-        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-    {
-        return Answer::json(400, json!({ "error": "unsupported_grant_type" }));
+    match google_account::jwt_bearer_claims(request) {
+        Ok(_) => {
+            let token = google_account::issued_token();
+            lock(state).tokens.insert(token.clone(), Access::ReadWrite);
+            Answer::json(200, google_account::token_answer(&token))
+        }
+        Err((status, body)) => Answer::json(status, body),
     }
-    let Some((_, claims)) = form.get("assertion").and_then(|jwt| verify_jwt(jwt)) else {
-        return invalid("Invalid JWT Signature.");
-    };
-    let host = request.header("host").unwrap_or_default();
-    let audience_ok = claims["aud"].as_str() == Some(&format!("http://{host}/token"));
-    if claims["iss"] != SERVICE_ACCOUNT_EMAIL || !audience_ok {
-        return invalid(
-            "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe",
-        );
-    }
-    let token = format!("ya29.issued-{}", random_hex(16));
-    lock(state).tokens.insert(token.clone(), Access::ReadWrite);
-    Answer::json(200, json!({ "access_token": token, "token_type": "Bearer", "expires_in": 3599 }))
-}
-
-/// The header and claims of `jwt` if the fake account's key signed it (RS256).
-fn verify_jwt(jwt: &str) -> Option<(Value, Value)> {
-    let (message, signature) = jwt.rsplit_once('.')?;
-    let (header, claims) = message.split_once('.')?;
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-    if header["alg"] != "RS256" {
-        return None;
-    }
-    let pem: String = SERVICE_ACCOUNT_KEY.lines().filter(|l| !l.starts_with("-----")).collect();
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(&STANDARD.decode(pem).ok()?).ok()?;
-    let public = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        ring::signature::KeyPair::public_key(&pair).as_ref().to_vec(),
-    );
-    public.verify(message.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
-    let claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()?;
-    Some((header, claims))
 }

@@ -27,6 +27,8 @@
 
 #[path = "fake_http.rs"]
 mod fake_http;
+#[path = "google_account.rs"]
+mod google_account;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,12 +40,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use fake_http::Request;
-
-/// The fake service account's private key (PKCS#8 PEM, generated for these tests only: it
-/// signs nothing but the fake token endpoint's JWTs).
-pub const SERVICE_ACCOUNT_KEY: &str = include_str!("fake-service-account-key.pem");
-/// The fake service account's email.
-pub const SERVICE_ACCOUNT_EMAIL: &str = "extconn-test@extconn-test.iam.gserviceaccount.com";
+use google_account::random_hex;
 
 /// What a fake's handler answers: status and JSON body.
 type Answer = (u16, Value);
@@ -58,13 +55,6 @@ where
         fake_http::Answer::json(status, body)
     })
     .await
-}
-
-/// A random 32-byte string, hex.
-fn random_hex(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    getrandom::fill(&mut buffer).expect("OS randomness");
-    buffer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Keys by name, each an AES-256-GCM secret: what both fakes encrypt with.
@@ -151,15 +141,7 @@ impl GcpKmsServer {
 
     /// The fake service account's key file, with `token_uri` pointing at this server.
     pub fn service_account_json(&self) -> String {
-        json!({
-            "type": "service_account",
-            "project_id": "extconn-test",
-            "private_key_id": "fake-key-1",
-            "private_key": SERVICE_ACCOUNT_KEY,
-            "client_email": SERVICE_ACCOUNT_EMAIL,
-            "token_uri": format!("{}/token", self.url),
-        })
-        .to_string()
+        google_account::key_file(&self.url)
     }
 
     /// How many requests reached `path`.
@@ -218,51 +200,18 @@ fn gcp_handle(state: &Shared, request: Request) -> Answer {
     }
 }
 
-/// The JWT-bearer grant: an RS256 JWT from the fake account, for this token endpoint.
+/// The JWT-bearer grant (`google_account`), for the `cloud-platform` scope.
 fn gcp_token(state: &Shared, request: &Request) -> Answer {
-    let invalid = |description: &str| {
-        (400, json!({ "error": "invalid_grant", "error_description": description }))
+    let claims = match google_account::jwt_bearer_claims(request) {
+        Ok(claims) => claims,
+        Err(answer) => return answer,
     };
-    let form = request.form();
-    if form.get("grant_type").map(String::as_str)
-        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-    {
-        return (400, json!({ "error": "unsupported_grant_type" }));
-    }
-    let Some(claims) = form.get("assertion").and_then(|jwt| verify_jwt(jwt)) else {
-        return invalid("Invalid JWT Signature.");
-    };
-    let host = request.headers.get("host").cloned().unwrap_or_default();
-    let audience_ok = claims["aud"].as_str() == Some(&format!("http://{host}/token"));
-    if claims["iss"] != SERVICE_ACCOUNT_EMAIL || !audience_ok {
-        return invalid(
-            "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe",
-        );
-    }
     if !claims["scope"].as_str().unwrap_or_default().contains("cloud-platform") {
         return (400, json!({ "error": "invalid_scope" }));
     }
-    let token = format!("ya29.issued-{}", random_hex(16));
+    let token = google_account::issued_token();
     lock(state).tokens.push(token.clone());
-    (200, json!({ "access_token": token, "token_type": "Bearer", "expires_in": 3599 }))
-}
-
-/// The claims of `jwt` if the fake account's key signed it (RS256).
-fn verify_jwt(jwt: &str) -> Option<Value> {
-    let (message, signature) = jwt.rsplit_once('.')?;
-    let (header, claims) = message.split_once('.')?;
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-    if header["alg"] != "RS256" {
-        return None;
-    }
-    let pem: String = SERVICE_ACCOUNT_KEY.lines().filter(|l| !l.starts_with("-----")).collect();
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(&STANDARD.decode(pem).ok()?).ok()?;
-    let public = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        ring::signature::KeyPair::public_key(&pair).as_ref().to_vec(),
-    );
-    public.verify(message.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
+    (200, google_account::token_answer(&token))
 }
 
 // ---------------------------------------------------------------------------------------------
